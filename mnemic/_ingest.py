@@ -1,0 +1,118 @@
+"""
+The UDP listener: decodes each datagram and hands valid messages to the writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from typing import Any, Optional
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from ._metrics import Metrics
+from ._protocol import Announcement, InvalidDatagram, Sample, decode_datagram
+from ._writer import Writer
+
+# Runs remembered for checking samples against their columns. Older runs are
+# forgotten first, so a flood of made-up run ids cannot grow memory.
+MAX_KNOWN_RUNS = 100_000
+
+# At most this many rejections are logged per interval; the rest are counted.
+LOG_LIMIT_PER_INTERVAL = 10
+LOG_INTERVAL_SECONDS = 60.0
+
+
+class IngestProtocol(DatagramProtocol):
+    """
+    Validates datagrams, counts the invalid ones and queues the rest.
+    """
+
+    log = Logger()
+
+    def __init__(self, writer: Writer, metrics: Metrics, clock: IReactorTime) -> None:
+        self._writer = writer
+        self._metrics = metrics
+        self._clock = clock
+        self._runs: OrderedDict[uuid.UUID, tuple[str, int]] = OrderedDict()
+        self._log_window_start = 0.0
+        self._logged_in_window = 0
+        self._suppressed = 0
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        """
+        Decode one datagram and queue it, or count and log why it was invalid.
+        """
+        self._metrics.datagrams_received += 1
+        try:
+            message = decode_datagram(datagram, self._clock.seconds())
+        except InvalidDatagram as error:
+            self._metrics.invalid[error.reason] += 1
+            self._log_rejection(addr, error.reason, error.detail, len(datagram))
+            return
+        except Exception:
+            # A decoder bug must not stop the listener.
+            self._metrics.invalid["internal_error"] += 1
+            self.log.failure("Unexpected error decoding a datagram from {peer}",
+                             peer=_peer(addr))
+            return
+
+        if isinstance(message, Announcement):
+            self._announce(message, addr, len(datagram))
+        else:
+            self._sample(message, addr, len(datagram))
+
+    def _announce(self, announcement: Announcement, addr: Any, size: int) -> None:
+        known = self._runs.get(announcement.run_id)
+        shape = (announcement.name, len(announcement.columns))
+        if known is not None and known != shape:
+            self._reject("run_conflict", "announced again with another name or"
+                         " columns", addr, size)
+            return
+        self._remember(announcement.run_id, shape)
+        if known is None:
+            self._writer.add_announcement(announcement)
+
+    def _sample(self, sample: Sample, addr: Any, size: int) -> None:
+        known = self._runs.get(sample.run_id)
+        if known is not None and known[1] != len(sample.values):
+            self._reject("column_count", f"{len(sample.values)} values for"
+                         f" {known[1]} columns", addr, size)
+            return
+        self._writer.add_sample(sample)
+
+    def _remember(self, run_id: uuid.UUID, shape: tuple[str, int]) -> None:
+        self._runs[run_id] = shape
+        self._runs.move_to_end(run_id)
+        while len(self._runs) > MAX_KNOWN_RUNS:
+            self._runs.popitem(last=False)
+
+    def _reject(self, reason: str, detail: str, addr: Any, size: int) -> None:
+        self._metrics.rejected[reason] += 1
+        self._log_rejection(addr, reason, detail, size)
+
+    def _log_rejection(self, addr: Any, reason: str, detail: str, size: int) -> None:
+        now = self._clock.seconds()
+        if now - self._log_window_start >= LOG_INTERVAL_SECONDS:
+            if self._suppressed:
+                self.log.warn("{count} more rejected datagrams were not logged",
+                              count=self._suppressed)
+            self._log_window_start = now
+            self._logged_in_window = 0
+            self._suppressed = 0
+        if self._logged_in_window >= LOG_LIMIT_PER_INTERVAL:
+            self._suppressed += 1
+            return
+        self._logged_in_window += 1
+        self.log.warn(
+            "Rejected a datagram of {size} bytes from {peer}: {reason} {detail}",
+            size=size, peer=_peer(addr), reason=reason, detail=detail,
+        )
+
+
+def _peer(addr: Optional[Any]) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}"
+    return repr(addr)

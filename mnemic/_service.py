@@ -1,0 +1,157 @@
+"""
+The mnemic service: database, writer, UDP listener and web server in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.web.server import Site
+from txpostgres import txpostgres
+
+from ._embedded import EmbeddedPostgres
+from ._ingest import IngestProtocol
+from ._metrics import Metrics
+from ._pool import ReadPool
+from ._schema import create_schema
+from ._store import Store
+from ._web import WebApp
+from ._writer import Writer
+
+
+@dataclass
+class Settings:
+    """
+    The service's configuration, as parsed from the command line.
+    """
+
+    udp_port: int = 12013
+    http_port: int = 12111
+    interface: str = "127.0.0.1"
+    dsn: Optional[str] = None
+    data_dir: Optional[str] = None
+    batch_rows: int = 5000
+    flush_interval: float = 0.2
+    buffer_rows: int = 1_000_000
+    shutdown_timeout: float = 30.0
+    udp_receive_buffer: int = 8 * 1024 * 1024
+    web: bool = True
+    udp: bool = True
+
+
+class MnemicService(Service):
+    """
+    Starts the parts of mnemic in dependency order and stops them in reverse.
+
+    On stop the UDP port closes first, then the writer flushes every queued
+    row, and only then does the embedded database stop, so nothing received
+    before the signal is lost.
+    """
+
+    log = Logger()
+
+    def __init__(self, settings: Settings, reactor: Any) -> None:
+        self.settings = settings
+        self._reactor = reactor
+        self.metrics = Metrics()
+        self._embedded: Optional[EmbeddedPostgres] = None
+        self.writer: Optional[Writer] = None
+        self._pool: Optional[ReadPool] = None
+        self.udp_port: Optional[IListeningPort] = None
+        self.http_port: Optional[IListeningPort] = None
+        self.dsn = settings.dsn
+
+    def startService(self) -> None:
+        """
+        Start the database (when embedded), the writer and both listeners.
+        """
+        super().startService()
+        settings = self.settings
+        if self.dsn is None:
+            assert settings.data_dir is not None
+            self._embedded = EmbeddedPostgres(settings.data_dir)
+            self.dsn = self._embedded.start()
+        assert self.dsn is not None
+
+        self.writer = Writer(self._connect_writer, self.metrics, self._reactor,
+                             batch_rows=settings.batch_rows,
+                             flush_interval=settings.flush_interval,
+                             buffer_rows=settings.buffer_rows)
+        self.writer.start()
+        if settings.udp:
+            protocol = IngestProtocol(self.writer, self.metrics, self._reactor)
+            self.udp_port = self._reactor.listenUDP(
+                settings.udp_port, protocol, interface=settings.interface,
+                maxPacketSize=65536,
+            )
+            self._grow_receive_buffer()
+            self.log.info("Listening for samples on UDP {address}",
+                          address=_address(self.udp_port))
+        if settings.web:
+            self._pool = ReadPool(self.dsn)
+            site = Site(WebApp(Store(self._pool), self.metrics).resource())
+            site.noisy = False
+            self.http_port = self._reactor.listenTCP(
+                settings.http_port, site, interface=settings.interface
+            )
+            self.log.info("Web UI on http://{address}/",
+                          address=_address(self.http_port))
+
+    @inlineCallbacks
+    def _connect_writer(self) -> Any:
+        connection = txpostgres.Connection(reactor=self._reactor)
+        yield connection.connect(self.dsn)
+        try:
+            yield create_schema(connection)
+        except Exception:
+            connection.close()
+            raise
+        return connection
+
+    def _grow_receive_buffer(self) -> None:
+        # The kernel's default (about 208 KiB) overflows in bursts; it caps
+        # the request at net.core.rmem_max unless we run as root.
+        import socket
+
+        assert self.udp_port is not None
+        sock = self.udp_port.socket  # type: ignore[attr-defined]
+        wanted = self.settings.udp_receive_buffer
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is None:
+                continue
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, wanted)
+                break
+            except OSError:
+                continue
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        """
+        Stop listening, write every queued row, then stop the database.
+        """
+        super().stopService()
+        if self.udp_port is not None:
+            yield self.udp_port.stopListening()
+        if self.http_port is not None:
+            yield self.http_port.stopListening()
+        if self.writer is not None:
+            queued = self.writer.queued
+            self.log.info("Writing {rows} queued rows before exit", rows=queued)
+            yield self.writer.stop(self.settings.shutdown_timeout)
+        if self._pool is not None:
+            self._pool.close()
+        if self._embedded is not None:
+            self._embedded.stop()
+        self.log.info("Stopped; {rows} rows written in all",
+                      rows=self.metrics.rows_written)
+
+
+def _address(port: IListeningPort) -> str:
+    host = port.getHost()
+    return f"{host.host}:{host.port}"  # type: ignore[attr-defined]

@@ -1,0 +1,255 @@
+"""
+The Klein web app: the page, its static files, the JSON API and /metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import uuid
+from datetime import datetime
+from typing import Any, Optional
+
+import jinja2
+import uplot
+from klein import Klein
+from twisted.internet.defer import inlineCallbacks
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.static import File
+
+from ._metrics import Metrics
+from ._store import Run, Store
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+STATIC_DIR = os.path.join(_HERE, "static")
+UPLOT_DIR = os.path.join(os.path.dirname(os.path.abspath(uplot.__file__)), "static")
+
+DEFAULT_POINTS = 1000
+MAX_POINTS = 100_000
+
+
+class APIError(Exception):
+    """
+    An error returned to the client as a JSON body with an HTTP status.
+    """
+
+    status = 500
+
+
+class NotFound(APIError):
+    """
+    The requested run does not exist.
+    """
+
+    status = 404
+
+
+class BadRequest(APIError):
+    """
+    A query parameter is invalid.
+    """
+
+    status = 400
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return value.isoformat() if value is not None else None
+
+
+def _run_summary(run: Run) -> dict[str, Any]:
+    return {
+        "id": str(run.id),
+        "started": _iso(run.started),
+        "last_seen": _iso(run.last_seen),
+        "samples": run.samples,
+        "columns": run.columns,
+    }
+
+
+def _parse_run_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("no run with this id") from None
+
+
+def _number_argument(request: IRequest, name: str) -> Optional[float]:
+    raw = request.args.get(name.encode())
+    if not raw:
+        return None
+    try:
+        value = float(raw[0])
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadRequest(f"{name} must be a finite number")
+    return value
+
+
+def _csv_cell(value: str) -> str:
+    # Spreadsheets run a cell that starts with one of these as a formula.
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class WebApp:
+    """
+    Routes of the web app, reading through a `Store`.
+    """
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
+            autoescape=True,
+        )
+
+    def resource(self) -> Any:
+        """
+        Return the Twisted web resource that serves the app.
+        """
+        return self.app.resource()
+
+    @app.handle_errors(APIError)
+    def _api_error(self, request: IRequest, failure: Any) -> str:
+        error = failure.value
+        request.setResponseCode(error.status)
+        request.setHeader("Content-Type", "application/json")
+        return json.dumps({"error": str(error)})
+
+    @app.handle_errors(Exception)
+    def _unexpected_error(self, request: IRequest, failure: Any) -> str:
+        self.log.failure("Request for {path} failed", failure, path=request.path)
+        request.setResponseCode(500)
+        request.setHeader("Content-Type", "application/json")
+        return json.dumps({"error": "internal error; see the service log"})
+
+    @app.route("/", methods=["GET"])
+    def index(self, request: IRequest) -> str:
+        """
+        Render the page with no run selected.
+        """
+        return self._page(request, None)
+
+    @app.route("/runs/<run_id>", methods=["GET"])
+    def run_page(self, request: IRequest, run_id: str) -> str:
+        """
+        Render the page opened on one run.
+        """
+        return self._page(request, str(_parse_run_id(run_id)))
+
+    def _page(self, request: IRequest, run_id: Optional[str]) -> str:
+        request.setHeader("Content-Type", "text/html; charset=utf-8")
+        return self._templates.get_template("index.html").render(run_id=run_id)
+
+    @app.route("/static/uplot/", branch=True)
+    def uplot_files(self, request: IRequest) -> File:
+        """
+        Serve uPlot's files from the installed uplot-python package.
+        """
+        return File(UPLOT_DIR)
+
+    @app.route("/static/", branch=True)
+    def static_files(self, request: IRequest) -> File:
+        """
+        Serve the page's own scripts and styles.
+        """
+        return File(STATIC_DIR)
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request: IRequest) -> str:
+        """
+        Return the service's counters in Prometheus' text format.
+        """
+        request.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        return self._metrics.render()
+
+    @app.route("/api/tracers", methods=["GET"])
+    @inlineCallbacks
+    def tracers(self, request: IRequest) -> Any:
+        """
+        Return tracers with their runs, latest activity first.
+        """
+        runs = yield self._store.runs()
+        by_name: dict[str, list[Run]] = {}
+        for run in runs:
+            by_name.setdefault(run.name, []).append(run)
+
+        def latest(name: str) -> datetime:
+            return max(run.last_seen or run.started for run in by_name[name])
+
+        body = [
+            {"name": name, "runs": [_run_summary(run) for run in by_name[name]]}
+            for name in sorted(by_name, key=latest, reverse=True)
+        ]
+        return _json(request, body)
+
+    @inlineCallbacks
+    def _find_run(self, run_id: str) -> Any:
+        run = yield self._store.run(_parse_run_id(run_id))
+        if run is None:
+            raise NotFound("no run with this id")
+        return run
+
+    @app.route("/api/runs/<run_id>", methods=["GET"])
+    @inlineCallbacks
+    def run_info(self, request: IRequest, run_id: str) -> Any:
+        """
+        Return one run's name, columns, times and counters.
+        """
+        run = yield self._find_run(run_id)
+        body = _run_summary(run)
+        body.update(name=run.name, lost=run.lost, host=run.host, pid=run.pid)
+        return _json(request, body)
+
+    @app.route("/api/runs/<run_id>/samples", methods=["GET"])
+    @inlineCallbacks
+    def run_samples(self, request: IRequest, run_id: str) -> Any:
+        """
+        Return a run's samples as arrays, reduced to at most ``points`` each.
+        """
+        points = _number_argument(request, "points")
+        if points is None:
+            points = DEFAULT_POINTS
+        if not 2 <= points <= MAX_POINTS:
+            raise BadRequest(f"points must be between 2 and {MAX_POINTS}")
+        start = _number_argument(request, "start")
+        end = _number_argument(request, "end")
+        run = yield self._find_run(run_id)
+        series = yield self._store.series(run, int(points), start, end)
+        return _json(request, {"columns": series.columns, "t": series.t,
+                               "values": series.values})
+
+    @app.route("/api/runs/<run_id>/csv", methods=["GET"])
+    @inlineCallbacks
+    def run_csv(self, request: IRequest, run_id: str) -> Any:
+        """
+        Return the whole run as CSV, one line per sample.
+        """
+        run = yield self._find_run(run_id)
+        pages = yield self._store.sample_pages(run)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["time"] + [_csv_cell(column) for column in run.columns])
+        for page in pages:
+            for t, vals in page:
+                writer.writerow([t.isoformat()] + ["" if v is None else repr(v)
+                                                   for v in vals])
+        request.setHeader("Content-Type", "text/csv; charset=utf-8")
+        filename = f"run-{run.id}.csv"
+        request.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
+        return out.getvalue().encode("utf-8")
+
+
+def _json(request: IRequest, body: Any) -> bytes:
+    request.setHeader("Content-Type", "application/json")
+    request.setHeader("Cache-Control", "no-store")
+    return json.dumps(body, allow_nan=False).encode("utf-8")

@@ -1,0 +1,292 @@
+"""
+The batch writer: queues decoded messages and stores them with txpostgres.
+
+Rows wait in memory until a batch is full or a short interval has passed, then
+one statement stores the whole batch. While PostgreSQL is unreachable the
+writer keeps up to ``buffer_rows`` rows and reconnects with backoff; past that
+bound new rows are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from typing import Any, Callable, Optional
+
+import psycopg2
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._metrics import Metrics
+from ._protocol import Announcement, Sample
+
+_INSERT_SAMPLES = """
+WITH ins AS (
+    INSERT INTO samples (run_id, seq, t, vals)
+    SELECT r::uuid, s, to_timestamp(t), v::float8[]
+    FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::text[]) AS u(r, s, t, v)
+    ON CONFLICT DO NOTHING
+    RETURNING run_id, seq, t
+), per_run AS (
+    SELECT run_id, count(*) AS n, coalesce(max(seq), -1) AS max_seq,
+           min(t) AS first_t, max(t) AS last_t
+    FROM ins GROUP BY run_id
+)
+INSERT INTO runs AS r (id, samples, max_seq, first_sample, last_seen)
+SELECT run_id, n, max_seq, first_t, last_t FROM per_run
+ON CONFLICT (id) DO UPDATE SET
+    samples = r.samples + EXCLUDED.samples,
+    max_seq = greatest(r.max_seq, EXCLUDED.max_seq),
+    first_sample = least(r.first_sample, EXCLUDED.first_sample),
+    last_seen = greatest(r.last_seen, EXCLUDED.last_seen)
+"""
+
+# A run row may already exist, created by samples that came first: the
+# announcement fills in its name, but never renames an announced run.
+_UPSERT_RUN = """
+INSERT INTO runs AS r (id, name, columns, started, host, pid, protocol)
+VALUES (%s, %s, %s, to_timestamp(%s), %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, columns = EXCLUDED.columns, started = EXCLUDED.started,
+    host = EXCLUDED.host, pid = EXCLUDED.pid, protocol = EXCLUDED.protocol
+WHERE r.name IS NULL
+"""
+
+# Errors that say the statement itself is wrong, not the connection: retrying
+# the same batch would fail forever, so it is dropped and counted instead.
+_DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError)
+
+
+def _array_literal(values: tuple[Optional[float], ...]) -> str:
+    # repr() of a finite float is a literal PostgreSQL's float8 input accepts.
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+
+
+class Writer:
+    """
+    Batches samples and announcements and writes them to PostgreSQL.
+
+    :param connect: returns a Deferred firing with a connected
+        ``txpostgres.Connection`` whose schema exists.
+    :param batch_rows: the most sample rows written by one statement.
+    :param flush_interval: seconds a row may wait for a batch to fill.
+    :param buffer_rows: the most rows held while the database is slow or
+        unreachable; rows beyond it are dropped and counted.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        connect: Callable[[], Deferred[Any]],
+        metrics: Metrics,
+        clock: IReactorTime,
+        batch_rows: int = 5000,
+        flush_interval: float = 0.2,
+        buffer_rows: int = 1_000_000,
+    ) -> None:
+        self._connect = connect
+        self._metrics = metrics
+        self._clock = clock
+        self._batch_rows = batch_rows
+        self._flush_interval = flush_interval
+        self._buffer_rows = buffer_rows
+        self._announcements: dict[uuid.UUID, Announcement] = {}
+        self._samples: deque[Sample] = deque()
+        self._connection: Any = None
+        self._connecting = False
+        self._flushing: Optional[Deferred[None]] = None
+        self._timer: Optional[IDelayedCall] = None
+        self._retry: Optional[IDelayedCall] = None
+        self._backoff = 0.0
+        self._drop_logged = 0
+        metrics.add_gauge("mnemic_queue_rows", "Sample rows waiting to be written.",
+                          lambda: float(len(self._samples)))
+
+    @property
+    def queued(self) -> int:
+        """
+        The number of sample rows not yet written.
+        """
+        return len(self._samples)
+
+    def add_announcement(self, announcement: Announcement) -> None:
+        """
+        Queue a run announcement; it is written before the next batch.
+        """
+        self._announcements[announcement.run_id] = announcement
+        self._schedule()
+
+    def add_sample(self, sample: Sample) -> None:
+        """
+        Queue one sample row, or drop and count it if the buffer is full.
+        """
+        if len(self._samples) >= self._buffer_rows:
+            self._metrics.rows_dropped += 1
+            if self._metrics.rows_dropped >= 2 * self._drop_logged:
+                self._drop_logged = self._metrics.rows_dropped
+                self.log.warn(
+                    "Buffer full at {limit} rows: dropped {dropped} rows so far",
+                    limit=self._buffer_rows, dropped=self._metrics.rows_dropped,
+                )
+            return
+        self._samples.append(sample)
+        if len(self._samples) >= self._batch_rows:
+            self._flush_soon(0)
+        else:
+            self._schedule()
+
+    def start(self) -> None:
+        """
+        Connect to the database, retrying with backoff until it succeeds.
+        """
+        self._ensure_connection()
+
+    @inlineCallbacks
+    def stop(self, timeout: float = 30.0) -> Any:
+        """
+        Write everything queued, then close the connection.
+
+        Gives up after ``timeout`` seconds and logs how many rows were lost.
+        """
+        deadline = self._clock.seconds() + timeout
+        while (self._samples or self._announcements) and self._clock.seconds() < deadline:
+            if self._connection is None:
+                self._ensure_connection()
+                yield _sleep(self._clock, 0.1)
+                continue
+            yield self._flush()
+        if self._flushing is not None:
+            yield self._flushing
+        left = len(self._samples)
+        if left:
+            self._metrics.rows_dropped += left
+            self.log.error(
+                "Shutdown timed out after {timeout} s: {rows} rows not written",
+                timeout=timeout, rows=left,
+            )
+        for call in (self._timer, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _schedule(self) -> None:
+        if self._timer is None or not self._timer.active():
+            self._flush_soon(self._flush_interval)
+
+    def _flush_soon(self, delay: float) -> None:
+        if self._timer is not None and self._timer.active():
+            if delay > 0:
+                return
+            self._timer.cancel()
+        self._timer = self._clock.callLater(delay, self._flush)
+
+    def _flush(self) -> Deferred[None]:
+        if self._flushing is not None:
+            return self._flushing
+        if self._connection is None or not (self._samples or self._announcements):
+            return succeed(None)
+        self._flushing = self._write_batch()
+        self._flushing.addBoth(self._flush_done)
+        return self._flushing
+
+    def _flush_done(self, result: object) -> None:
+        self._flushing = None
+        if self._samples and self._connection is not None:
+            delay = 0 if len(self._samples) >= self._batch_rows else self._flush_interval
+            self._flush_soon(delay)
+
+    @inlineCallbacks
+    def _write_batch(self) -> Any:
+        announcements = list(self._announcements.values())
+        count = min(len(self._samples), self._batch_rows)
+        batch = [self._samples[i] for i in range(count)]
+        started = self._clock.seconds()
+        try:
+            yield self._connection.runInteraction(self._store, announcements, batch)
+        except _DATA_ERRORS:
+            self.log.failure("Batch of {rows} rows rejected by PostgreSQL; dropped",
+                             rows=count)
+            self._metrics.rows_dropped += count
+            self._forget(announcements, count)
+        except Exception:
+            self._lost_connection(Failure())
+        else:
+            self._metrics.record_flush(count, self._clock.seconds() - started)
+            self._forget(announcements, count)
+
+    def _forget(self, announcements: list[Announcement], count: int) -> None:
+        for announcement in announcements:
+            if self._announcements.get(announcement.run_id) is announcement:
+                del self._announcements[announcement.run_id]
+        for _ in range(count):
+            self._samples.popleft()
+
+    @staticmethod
+    def _store(cursor: Any, announcements: list[Announcement],
+               batch: list[Sample]) -> Deferred[Any]:
+        d: Deferred[Any] = succeed(None)
+        for a in announcements:
+            d.addCallback(lambda _, a=a: cursor.execute(_UPSERT_RUN, (
+                str(a.run_id), a.name, list(a.columns), a.started, a.host, a.pid,
+                a.protocol,
+            )))
+        if batch:
+            d.addCallback(lambda _: cursor.execute(_INSERT_SAMPLES, (
+                [str(s.run_id) for s in batch],
+                [s.seq for s in batch],
+                [s.t for s in batch],
+                [_array_literal(s.values) for s in batch],
+            )))
+        return d
+
+    def _lost_connection(self, failure: Failure) -> None:
+        self.log.error("Write to PostgreSQL failed: {error}; {rows} rows kept",
+                       error=failure.getErrorMessage().strip(), rows=len(self._samples))
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:
+                pass
+            self._connection = None
+        self._metrics.db_reconnects += 1
+        self._ensure_connection()
+
+    def _ensure_connection(self) -> None:
+        if self._connection is not None or self._connecting:
+            return
+        if self._retry is not None and self._retry.active():
+            return
+        self._connecting = True
+        d = self._connect()
+        d.addCallbacks(self._connected, self._connect_failed)
+
+    def _connected(self, connection: Any) -> None:
+        self._connecting = False
+        self._connection = connection
+        if self._backoff:
+            self.log.info("Reconnected to PostgreSQL; {rows} rows queued",
+                          rows=len(self._samples))
+        self._backoff = 0.0
+        self._flush_soon(0)
+
+    def _connect_failed(self, failure: Failure) -> None:
+        self._connecting = False
+        self._backoff = min(max(self._backoff * 2, 0.25), 10.0)
+        self.log.warn(
+            "Cannot connect to PostgreSQL ({error}); retrying in {delay} s,"
+            " {rows} rows queued",
+            error=failure.getErrorMessage().strip(), delay=self._backoff,
+            rows=len(self._samples),
+        )
+        self._retry = self._clock.callLater(self._backoff, self._ensure_connection)
+
+
+def _sleep(clock: IReactorTime, seconds: float) -> Deferred[None]:
+    d: Deferred[None] = Deferred()
+    clock.callLater(seconds, d.callback, None)
+    return d
