@@ -1,0 +1,140 @@
+"""
+Encoding of the messages of wire protocol version 1 (see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Union
+
+#: Protocol version sent in the ``v`` field of every message.
+PROTOCOL_VERSION = 1
+
+#: Largest datagram, in bytes, that mnemic accepts.
+MAX_DATAGRAM_BYTES = 8192
+
+#: Seconds between two announcements of the same run.
+ANNOUNCE_INTERVAL = 30.0
+
+#: Limits on the fields of an announcement.
+MAX_NAME_LENGTH = 200
+MAX_COLUMNS = 1000
+MAX_COLUMN_NAME_LENGTH = 200
+MAX_HOST_LENGTH = 255
+
+#: A float with the maximum length of JSON text (24 characters), used to size
+#: the largest possible sample before a run starts.
+_LONGEST_FLOAT = -2.2250738585072014e-308
+
+#: Integers beyond this magnitude are sent as floats, because mnemic stores
+#: values as float8 and a longer integer would only lengthen the datagram.
+_MAX_EXACT_INT = 2**53
+
+# Union rather than |, because this alias is evaluated at run time on
+# Python 3.9 too.
+JsonNumber = Union[int, float]  # noqa: UP007
+
+
+class InvalidValue(ValueError):
+    """
+    A diagnostic returned a value that protocol version 1 cannot carry.
+    """
+
+
+def to_json_number(value: object) -> JsonNumber | None:
+    """
+    Convert a diagnostic's return value to a value of a sample.
+
+    ``None`` stays ``None``, a bool becomes 0 or 1, and other real numbers
+    (including NumPy scalars and :class:`decimal.Decimal`) become an int or a
+    finite float.
+
+    :raise InvalidValue: for NaN, infinities, numbers too large for a float
+        and values that are not numbers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        if -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT:
+            return number
+        try:
+            return float(number)
+        except OverflowError:
+            raise InvalidValue(
+                f"an integer of {number.bit_length()} bits is too large for a float"
+            ) from None
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        try:
+            number_float = float(value)
+        except (OverflowError, ValueError, TypeError):
+            raise InvalidValue(f"{value!r} is not a finite float") from None
+        if not math.isfinite(number_float):
+            raise InvalidValue(f"{number_float!r} is not a finite number")
+        return number_float
+    raise InvalidValue(f"a value of type {type(value).__name__} is not a number")
+
+
+def _encode(message: dict[str, object]) -> bytes:
+    return json.dumps(
+        message, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def encode_announcement(
+    run: str,
+    name: str,
+    columns: Sequence[str],
+    started: float,
+    host: str,
+    pid: int,
+) -> bytes:
+    """
+    Encode the announcement of a run.
+    """
+    return _encode(
+        {
+            "v": PROTOCOL_VERSION,
+            "type": "run",
+            "run": run,
+            "name": name,
+            "columns": list(columns),
+            "started": started,
+            "host": host,
+            "pid": pid,
+        }
+    )
+
+
+def encode_sample(
+    run: str, seq: int, t: float, values: Sequence[JsonNumber | None]
+) -> bytes:
+    """
+    Encode one sample, whose values must already have passed through
+    :func:`to_json_number`.
+    """
+    return _encode(
+        {
+            "v": PROTOCOL_VERSION,
+            "type": "sample",
+            "run": run,
+            "seq": seq,
+            "t": t,
+            "values": list(values),
+        }
+    )
+
+
+def largest_sample_size(run: str, column_count: int) -> int:
+    """
+    Return the size in bytes of the longest sample a run with
+    ``column_count`` columns can send, with every value at its longest.
+    """
+    values = [_LONGEST_FLOAT] * column_count
+    return len(encode_sample(run, 2**63, _LONGEST_FLOAT, values))
