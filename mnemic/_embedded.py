@@ -5,6 +5,7 @@ The embedded PostgreSQL server, started with pgserver when no DSN is given.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Optional
 
 from twisted.logger import Logger
@@ -45,7 +46,13 @@ class EmbeddedPostgres:
 
         os.makedirs(self.data_dir, exist_ok=True)
         log.info("Starting embedded PostgreSQL in {data_dir}", data_dir=self.data_dir)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (as under root
+            # or in containers) and falls back to /tmp, which works here.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.data_dir, cleanup_mode="stop"
+            )
         admin_uri = self._server.get_uri()
         connection = psycopg2.connect(admin_uri)
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import inlineCallbacks
 from twisted.logger import Logger
 
 SCHEMA_VERSION = 1
@@ -70,15 +70,13 @@ def create_schema(connection: Any) -> Any:
         version of mnemic knows.
     """
 
-    def interaction(cursor: Any) -> Deferred[Any]:
-        d: Deferred[Any] = cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,)
-        )
+    @inlineCallbacks
+    def interaction(cursor: Any) -> Any:
+        yield cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
         for statement in _CREATE_STATEMENTS:
-            d.addCallback(lambda _, s=statement: cursor.execute(s))
-        d.addCallback(lambda _: cursor.execute("SELECT max(version) FROM mnemic_schema"))
-        d.addCallback(lambda _: cursor.fetchone()[0])
-        return d
+            yield cursor.execute(statement)
+        yield cursor.execute("SELECT max(version) FROM mnemic_schema")
+        return cursor.fetchone()[0]
 
     found = yield connection.runInteraction(interaction)
     if found is not None and found > SCHEMA_VERSION:

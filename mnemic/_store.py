@@ -110,7 +110,7 @@ class Store:
             return _series_from_rows(run.columns, rows)
         buckets = max(points // 2, 1)
         rows = yield self._pool.runQuery(
-            """
+            f"""
             SELECT b, u.i, min(u.v), max(u.v), min(s.e), max(s.e)
             FROM (
                 SELECT width_bucket(extract(epoch FROM t)::float8, %s, %s, %s) AS b,
@@ -119,7 +119,7 @@ class Store:
                 WHERE {where}
             ) AS s, unnest(s.vals) WITH ORDINALITY AS u(v, i)
             GROUP BY b, u.i ORDER BY b, u.i
-            """.format(where=where),
+            """,
             (low, high + 1e-3, buckets) + arguments,
         )
         return _series_from_buckets(run.columns, rows)
@@ -129,7 +129,7 @@ class Store:
         """
         Return a list of pages of ``(time, values)`` rows for the whole run.
         """
-        pages = []
+        pages: list[list[tuple[Any, Any]]] = []
         last: tuple[Any, ...] = ("-infinity", -1)
         while True:
             rows = yield self._pool.runQuery(

@@ -102,6 +102,7 @@ class Writer:
         self._retry: Optional[IDelayedCall] = None
         self._backoff = 0.0
         self._drop_logged = 0
+        self._connection_waiters: list[Deferred[None]] = []
         metrics.add_gauge("mnemic_queue_rows", "Sample rows waiting to be written.",
                           lambda: float(len(self._samples)))
 
@@ -138,6 +139,17 @@ class Writer:
         else:
             self._schedule()
 
+    def wait_connected(self) -> Deferred[None]:
+        """
+        Return a Deferred that fires once a connection is open and the schema
+        exists.
+        """
+        if self._connection is not None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._connection_waiters.append(waiter)
+        return waiter
+
     def start(self) -> None:
         """
         Connect to the database, retrying with backoff until it succeeds.
@@ -152,7 +164,9 @@ class Writer:
         Gives up after ``timeout`` seconds and logs how many rows were lost.
         """
         deadline = self._clock.seconds() + timeout
-        while (self._samples or self._announcements) and self._clock.seconds() < deadline:
+        while self._samples or self._announcements:
+            if self._clock.seconds() >= deadline:
+                break
             if self._connection is None:
                 self._ensure_connection()
                 yield _sleep(self._clock, 0.1)
@@ -197,8 +211,8 @@ class Writer:
     def _flush_done(self, result: object) -> None:
         self._flushing = None
         if self._samples and self._connection is not None:
-            delay = 0 if len(self._samples) >= self._batch_rows else self._flush_interval
-            self._flush_soon(delay)
+            full = len(self._samples) >= self._batch_rows
+            self._flush_soon(0 if full else self._flush_interval)
 
     @inlineCallbacks
     def _write_batch(self) -> Any:
@@ -213,8 +227,8 @@ class Writer:
                              rows=count)
             self._metrics.rows_dropped += count
             self._forget(announcements, count)
-        except Exception:
-            self._lost_connection(Failure())
+        except Exception as error:
+            self._lost_connection(error)
         else:
             self._metrics.record_flush(count, self._clock.seconds() - started)
             self._forget(announcements, count)
@@ -227,26 +241,25 @@ class Writer:
             self._samples.popleft()
 
     @staticmethod
+    @inlineCallbacks
     def _store(cursor: Any, announcements: list[Announcement],
-               batch: list[Sample]) -> Deferred[Any]:
-        d: Deferred[Any] = succeed(None)
+               batch: list[Sample]) -> Any:
         for a in announcements:
-            d.addCallback(lambda _, a=a: cursor.execute(_UPSERT_RUN, (
+            yield cursor.execute(_UPSERT_RUN, (
                 str(a.run_id), a.name, list(a.columns), a.started, a.host, a.pid,
                 a.protocol,
-            )))
+            ))
         if batch:
-            d.addCallback(lambda _: cursor.execute(_INSERT_SAMPLES, (
+            yield cursor.execute(_INSERT_SAMPLES, (
                 [str(s.run_id) for s in batch],
                 [s.seq for s in batch],
                 [s.t for s in batch],
                 [_array_literal(s.values) for s in batch],
-            )))
-        return d
+            ))
 
-    def _lost_connection(self, failure: Failure) -> None:
+    def _lost_connection(self, error: Exception) -> None:
         self.log.error("Write to PostgreSQL failed: {error}; {rows} rows kept",
-                       error=failure.getErrorMessage().strip(), rows=len(self._samples))
+                       error=str(error).strip(), rows=len(self._samples))
         if self._connection is not None:
             try:
                 self._connection.close()
@@ -272,6 +285,9 @@ class Writer:
             self.log.info("Reconnected to PostgreSQL; {rows} rows queued",
                           rows=len(self._samples))
         self._backoff = 0.0
+        waiters, self._connection_waiters = self._connection_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
         self._flush_soon(0)
 
     def _connect_failed(self, failure: Failure) -> None:

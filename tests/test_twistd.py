@@ -1,0 +1,82 @@
+"""
+Tests of ``twistd mnemic`` run as a child process, signals included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ._postgres import new_name, query, test_dsn
+from ._sending import Sender, announcement, new_run_id, sample
+from ._twistd import TwistdProcess, wait_until
+
+
+class SignalTests(SynchronousTestCase):
+    """
+    SIGINT and SIGTERM stop the service only after it has stored everything
+    it received.
+    """
+
+    def check_signal_flushes(self, signal_number: int) -> None:
+        service = TwistdProcess("--postgres", test_dsn(), "--flush-interval", "30",
+                                "--batch-rows", "1000000")
+        self.addCleanup(service.kill)
+        sender = Sender(service.udp_port)
+        self.addCleanup(sender.close)
+        run_id = new_run_id()
+        sender.send(announcement(run_id, new_name("signal"), ["a", "b"]))
+        for seq in range(3000):
+            sender.send(sample(run_id, seq, [seq, 1.5]))
+        wait_until(lambda: service.metric("mnemic_datagrams_received_total") >= 3001)
+        self.assertEqual(service.metric("mnemic_queue_rows"), 3000)
+
+        status = service.stop(signal_number)
+
+        # twistd ends by re-raising the signal, so its status names the signal.
+        self.assertIn(status, (0, -signal_number), service.log)
+        stored = query("SELECT count(DISTINCT seq) FROM samples WHERE run_id = %s",
+                       (run_id,))
+        self.assertEqual(stored[0][0], 3000)
+        self.assertIn("Writing 3000 queued rows before exit", service.log)
+
+    def test_sigint_writes_queued_rows(self) -> None:
+        """
+        Ctrl-C (SIGINT) writes every received row before the process exits.
+        """
+        self.check_signal_flushes(signal.SIGINT)
+
+    def test_sigterm_writes_queued_rows(self) -> None:
+        """
+        SIGTERM writes every received row before the process exits.
+        """
+        self.check_signal_flushes(signal.SIGTERM)
+
+
+class EmbeddedDatabaseTests(SynchronousTestCase):
+    """
+    With no database configured, twistd mnemic runs its own PostgreSQL.
+    """
+
+    def test_embedded_server_keeps_data_across_restarts(self) -> None:
+        """
+        Samples stored by one run of the service are served by the next one,
+        started on the same --data-dir.
+        """
+        data_dir = os.path.abspath(self.mktemp())
+        run_id = new_run_id()
+        name = new_name("embedded")
+        service = TwistdProcess("--data-dir", data_dir)
+        self.addCleanup(service.kill)
+        sender = Sender(service.udp_port)
+        self.addCleanup(sender.close)
+        sender.send(announcement(run_id, name, ["x"]), sample(run_id, 0, [1.0]))
+        wait_until(lambda: service.metric("mnemic_rows_written_total") >= 1)
+        self.assertIn(service.stop(signal.SIGTERM), (0, -signal.SIGTERM), service.log)
+
+        again = TwistdProcess("--data-dir", data_dir)
+        self.addCleanup(again.kill)
+        self.assertIn(f'"name": "{name}"', again.get("/api/tracers"))
+        self.assertIn(again.stop(signal.SIGTERM), (0, -signal.SIGTERM), again.log)
