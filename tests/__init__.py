@@ -1,0 +1,3 @@
+"""
+Tests of dolon and mnemic, run with trial.
+"""
