@@ -185,7 +185,20 @@ def _name(value: Any, field: str) -> str:
     if "\x00" in value:
         # PostgreSQL text cannot contain NUL.
         raise InvalidDatagram("bad_name", f"{field} contains NUL")
+    if not _encodable(value):
+        raise InvalidDatagram("bad_name", f"{field} is not valid Unicode")
     return value
+
+
+def _encodable(value: str) -> bool:
+    # JSON escapes such as "\ud800" decode to lone surrogates, which psycopg2
+    # cannot encode. The writer takes that error for a lost connection and
+    # would retry the same batch without end.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _columns(value: Any) -> tuple[str, ...]:
@@ -238,7 +251,12 @@ def _value(item: Any) -> Optional[float]:
 def _optional_host(value: Any) -> Optional[str]:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_HOST_CHARS or "\x00" in value:
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_HOST_CHARS
+        or "\x00" in value
+        or not _encodable(value)
+    ):
         raise InvalidDatagram("wrong_type", "host")
     return value
 
