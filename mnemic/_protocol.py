@@ -106,14 +106,15 @@ def _reject_constant(name: str) -> Any:
 
 def _decode_v1(message: dict[str, Any]) -> Message:
     version = message.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    # type() rather than isinstance(), because True and 1.0 both equal 1.
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise InvalidDatagram("bad_version", repr(version)[:40])
     kind = message.get("type")
     if kind == "run":
         _check_fields(message, {"v", "type", "run", "name", "columns", "started"},
                       {"host", "pid"})
         return Announcement(
-            run_id=_run_id(message["run"]),
+            run_id=_run_id(message["run"], canonical=True),
             name=_name(message["name"], "name"),
             columns=_columns(message["columns"]),
             started=_timestamp(message["started"], "started"),
@@ -124,7 +125,7 @@ def _decode_v1(message: dict[str, Any]) -> Message:
     if kind == "sample":
         _check_fields(message, {"v", "type", "run", "seq", "t", "values"}, set())
         return Sample(
-            run_id=_run_id(message["run"]),
+            run_id=_run_id(message["run"], canonical=True),
             seq=_sequence(message["seq"]),
             t=_timestamp(message["t"], "t"),
             values=_values(message["values"]),
@@ -168,13 +169,20 @@ def _check_fields(
         raise InvalidDatagram("extra_field", ",".join(sorted(extra))[:80])
 
 
-def _run_id(value: Any) -> uuid.UUID:
+def _run_id(value: Any, canonical: bool = False) -> uuid.UUID:
+    # uuid.UUID also parses 32 bare hex digits, braces and stray hyphens.
+    # Version 1 requires the canonical 8-4-4-4-12 form (in either case).
+    # Earlier-release ids may take any form that uuid.UUID parses, because no
+    # document fixes that release's format and its clients cannot be updated.
     if not isinstance(value, str) or len(value) > 36:
         raise InvalidDatagram("bad_run_id")
     try:
-        return uuid.UUID(value)
+        run_id = uuid.UUID(value)
     except ValueError:
         raise InvalidDatagram("bad_run_id") from None
+    if canonical and str(run_id) != value.lower():
+        raise InvalidDatagram("bad_run_id", "not in canonical form")
+    return run_id
 
 
 def _name(value: Any, field: str) -> str:
