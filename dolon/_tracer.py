@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import _profiler
 from ._columns import Diagnostic, Source, check_columns
 from ._errors import ConfigurationError, DolonError
 from ._protocol import (
@@ -66,6 +67,8 @@ class Tracer:
     :param verbose: log every sample at INFO level.
     :param time_limit: seconds an asynchronous diagnostic may take before its
         column gets null for that sample; half the interval by default.
+    :param profile: add the columns of every function decorated with
+        :func:`profiler` before this tracer was made.
     :raise ConfigurationError: for an invalid argument.
     """
 
@@ -78,6 +81,7 @@ class Tracer:
         *diagnostics: Diagnostic,
         verbose: bool = False,
         time_limit: float | None = None,
+        profile: bool = True,
     ) -> None:
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
             raise ConfigurationError(
@@ -103,9 +107,12 @@ class Tracer:
         self.port = port
         self.verbose = verbose
         self._sources = [Source(diagnostic) for diagnostic in diagnostics]
+        self._profiled = _profiler.registered() if profile else []
         self.columns: list[str] = [
             column for source in self._sources for column in source.columns
         ]
+        for stats in self._profiled:
+            self.columns.extend(stats.columns)
         check_columns(self.columns)
 
         #: Run id of the current or last run, a UUID in canonical text form.
@@ -129,12 +136,16 @@ class Tracer:
 
         self._running = True
         sender = UdpSender(self.host, self.port, self._log)
-        run = _Run(self, sender, self.run_id)
+        profile_columns = [_profiler.ProfileColumns(s) for s in self._profiled]
+        sources = self._sources + [Source(columns) for columns in profile_columns]
+        run = _Run(self, sender, self.run_id, sources)
         try:
             await run.trace()
         finally:
             run.close()
             sender.close()
+            for columns in profile_columns:
+                columns.close()
             self._running = False
 
     def _fits_in_datagram(self, run_id: str) -> bool:
@@ -184,9 +195,6 @@ class Tracer:
         await asyncio.wait({task})
         _retrieve_result(task)
 
-    def _sample_sources(self) -> Sequence[Source]:
-        return self._sources
-
 
 def _positive_seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -202,10 +210,16 @@ class _Run:
     resolution and the loop that samples and sends.
     """
 
-    def __init__(self, tracer: Tracer, sender: UdpSender, run_id: str) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        sender: UdpSender,
+        run_id: str,
+        sources: Sequence[Source],
+    ) -> None:
         self._tracer = tracer
         self._sender = sender
-        self._sources = tracer._sample_sources()
+        self._sources = sources
         self._log = tracer._log
         self._run_id = run_id
         self._seq = 0

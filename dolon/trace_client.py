@@ -29,6 +29,7 @@ from ._diagnostics import (
     virtual_memory_percent,
 )
 from ._errors import ConfigurationError, DolonError
+from ._profiler import profiler
 from ._protocol import ANNOUNCE_INTERVAL, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION
 from ._tracer import Tracer
 
@@ -48,6 +49,7 @@ __all__ = [
     "memory_use",
     "open_fds",
     "process_cpu_percent",
+    "profiler",
     "rss_mb",
     "start_tracer",
     "thread_count",
@@ -73,6 +75,7 @@ async def start_tracer(
     *diagnostics: Diagnostic | bool,
     verbose: bool = False,
     time_limit: float | None = None,
+    profile: bool = True,
 ) -> None:
     """
     Sample ``diagnostics`` every ``frequency`` seconds and send each sample
@@ -94,6 +97,8 @@ async def start_tracer(
         earlier release's positional form.
     :param time_limit: seconds an asynchronous diagnostic may run before its
         column gets null for that sample; half the interval by default.
+    :param profile: add the columns of every function decorated with
+        :func:`profiler` so far.
     :raise ConfigurationError: at once, for an invalid argument.
     """
     verbose, callables = _split_verbose(diagnostics, verbose)
@@ -105,5 +110,6 @@ async def start_tracer(
         *callables,
         verbose=verbose,
         time_limit=time_limit,
+        profile=profile,
     )
     await tracer.run()

@@ -55,8 +55,8 @@ class MemAllocationTests(unittest.TestCase):
 
     def test_not_tracing_returns_none_and_warns_once(self) -> None:
         """
-        Without tracemalloc tracing, the value is None and one warning says
-        to call tracemalloc.start().
+        Without tracemalloc tracing, the value is None and one warning tells
+        the user to call tracemalloc.start().
         """
         tracemalloc.stop()
         self.addCleanup(setattr, _diagnostics, "_warned_tracemalloc_off", False)

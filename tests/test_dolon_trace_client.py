@@ -130,9 +130,9 @@ class StartTracerTests(TracerTestCase):
 
     async def test_example_call_sends_run_then_samples(self) -> None:
         """
-        The call of the user's example sends a run announcement with the
-        three column names, then samples numbered from 0 with one value per
-        column.
+        start_tracer with mem_allocation, active_tasks and cpu_percent sends
+        a run announcement with the three column names, then samples
+        numbered from 0 with one value per column.
         """
         self.start(
             "hello-world",
