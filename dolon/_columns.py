@@ -113,6 +113,17 @@ class Source:
             return None
 
 
+def is_utf8_encodable(text: str) -> bool:
+    """
+    Return whether ``text`` encodes as UTF-8; a lone surrogate does not.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_columns(columns: Sequence[str]) -> None:
     """
     Check the column names against the limits of the protocol.
@@ -134,6 +145,10 @@ def check_columns(columns: Sequence[str]) -> None:
             raise ConfigurationError(
                 f"column name {column[:40]!r} must be 1 to "
                 f"{MAX_COLUMN_NAME_LENGTH} characters long"
+            )
+        if not is_utf8_encodable(column):
+            raise ConfigurationError(
+                f"column name {column[:40]!r} cannot be encoded as UTF-8"
             )
         if column in seen:
             raise ConfigurationError(

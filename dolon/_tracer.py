@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _profiler
-from ._columns import Diagnostic, Source, check_columns
+from ._columns import Diagnostic, Source, check_columns, is_utf8_encodable
 from ._errors import ConfigurationError, DolonError
 from ._protocol import (
     ANNOUNCE_INTERVAL,
@@ -83,10 +83,14 @@ class Tracer:
         time_limit: float | None = None,
         profile: bool = True,
     ) -> None:
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
+        if (
+            not isinstance(name, str)
+            or not 1 <= len(name) <= MAX_NAME_LENGTH
+            or not is_utf8_encodable(name)
+        ):
             raise ConfigurationError(
                 f"tracer name {name!r} must be a string of 1 to "
-                f"{MAX_NAME_LENGTH} characters"
+                f"{MAX_NAME_LENGTH} characters that encodes as UTF-8"
             )
         self.interval = _positive_seconds("interval", interval)
         if time_limit is None:

@@ -494,6 +494,7 @@ class FailureIsolationTests(TracerTestCase):
             "zero interval": ("t", 0, "127.0.0.1", 1, constant),
             "nan interval": ("t", math.nan, "127.0.0.1", 1, constant),
             "empty name": ("", 1, "127.0.0.1", 1, constant),
+            "surrogate in name": ("t\udc80", 1, "127.0.0.1", 1, constant),
             "port zero": ("t", 1, "127.0.0.1", 0, constant),
             "port too high": ("t", 1, "127.0.0.1", 70000, constant),
             "no columns": ("t", 1, "127.0.0.1", 1),
@@ -562,3 +563,17 @@ class LifecycleTests(TracerTestCase):
         self.assertNotEqual(first[0]["run"], second[0]["run"])
         self.assertEqual([m["seq"] for m in first[1:]], [0, 1])
         self.assertEqual([m["values"] for m in second[1:]], [[42], [42]])
+
+    def test_column_name_not_utf8_raises(self) -> None:
+        """
+        A diagnostic whose name cannot be encoded as UTF-8 raises
+        ConfigurationError.
+        """
+
+        def diagnostic() -> float:
+            return 1.0
+
+        diagnostic.__name__ = "value\udc80"
+
+        with self.assertRaises(trace_client.ConfigurationError):
+            trace_client.Tracer("t", 1, "127.0.0.1", 1, diagnostic)
