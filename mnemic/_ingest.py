@@ -24,6 +24,9 @@ MAX_KNOWN_RUNS = 100_000
 LOG_LIMIT_PER_INTERVAL = 10
 LOG_INTERVAL_SECONDS = 60.0
 
+# A known run's tracer name, column count and hash of its column names.
+_RunShape = tuple[str, int, int]
+
 
 class IngestProtocol(DatagramProtocol):
     """
@@ -36,7 +39,7 @@ class IngestProtocol(DatagramProtocol):
         self._writer = writer
         self._metrics = metrics
         self._clock = clock
-        self._runs: OrderedDict[uuid.UUID, tuple[str, int]] = OrderedDict()
+        self._runs: OrderedDict[uuid.UUID, _RunShape] = OrderedDict()
         self._log_window_start = 0.0
         self._logged_in_window = 0
         self._suppressed = 0
@@ -66,7 +69,10 @@ class IngestProtocol(DatagramProtocol):
 
     def _announce(self, announcement: Announcement, addr: Any, size: int) -> None:
         known = self._runs.get(announcement.run_id)
-        shape = (announcement.name, len(announcement.columns))
+        # A hash stands in for the column names, so that each remembered run
+        # costs a few bytes whatever its columns.
+        shape = (announcement.name, len(announcement.columns),
+                 hash(announcement.columns))
         if known is not None and known != shape:
             self._reject("run_conflict", "announced again with another name or"
                          " columns", addr, size)
@@ -83,7 +89,7 @@ class IngestProtocol(DatagramProtocol):
             return
         self._writer.add_sample(sample)
 
-    def _remember(self, run_id: uuid.UUID, shape: tuple[str, int]) -> None:
+    def _remember(self, run_id: uuid.UUID, shape: _RunShape) -> None:
         self._runs[run_id] = shape
         self._runs.move_to_end(run_id)
         while len(self._runs) > MAX_KNOWN_RUNS:
