@@ -8,7 +8,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Optional
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
@@ -43,6 +43,15 @@ class IngestProtocol(DatagramProtocol):
         self._log_window_start = 0.0
         self._logged_in_window = 0
         self._suppressed = 0
+        self._summary_call: Optional[IDelayedCall] = None
+
+    def stopProtocol(self) -> None:
+        """
+        Log the count of rejections not yet logged, rather than leave a timer.
+        """
+        if self._summary_call is not None and self._summary_call.active():
+            self._summary_call.cancel()
+            self._log_suppressed()
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """
@@ -102,13 +111,16 @@ class IngestProtocol(DatagramProtocol):
     def _log_rejection(self, addr: Any, reason: str, detail: str, size: int) -> None:
         now = self._clock.seconds()
         if now - self._log_window_start >= LOG_INTERVAL_SECONDS:
-            if self._suppressed:
-                self.log.warn("{count} more rejected datagrams were not logged",
-                              count=self._suppressed)
             self._log_window_start = now
             self._logged_in_window = 0
-            self._suppressed = 0
         if self._logged_in_window >= LOG_LIMIT_PER_INTERVAL:
+            if not self._suppressed:
+                # The summary must not wait for a rejection in a later window,
+                # because a burst is often followed by none.
+                window_end = self._log_window_start + LOG_INTERVAL_SECONDS
+                self._summary_call = self._clock.callLater(
+                    window_end - now, self._log_suppressed
+                )
             self._suppressed += 1
             return
         self._logged_in_window += 1
@@ -116,6 +128,12 @@ class IngestProtocol(DatagramProtocol):
             "Rejected a datagram of {size} bytes from {peer}: {reason} {detail}",
             size=size, peer=_peer(addr), reason=reason, detail=detail,
         )
+
+    def _log_suppressed(self) -> None:
+        self.log.warn("{count} more rejected datagrams were not logged",
+                      count=self._suppressed)
+        self._suppressed = 0
+        self._summary_call = None
 
 
 def _peer(addr: Optional[Any]) -> str:
