@@ -31,12 +31,14 @@ from ._diagnostics import (
 from ._errors import ConfigurationError, DolonError
 from ._profiler import profiler
 from ._protocol import ANNOUNCE_INTERVAL, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION
+from ._speedometer import Speedometer
 from ._tracer import Tracer
 
 __all__ = [
     "ANNOUNCE_INTERVAL",
     "MAX_DATAGRAM_BYTES",
     "PROTOCOL_VERSION",
+    "Speedometer",
     "ConfigurationError",
     "Diagnostic",
     "DolonError",
