@@ -4,6 +4,7 @@ The service's own counters, rendered in Prometheus' text exposition format.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Callable
 
@@ -80,8 +81,18 @@ class Metrics:
              "Reconnections to PostgreSQL after a lost connection.",
              [f"mnemic_db_reconnects_total {self.db_reconnects}"])
         for name, (help_text, read) in sorted(self._gauges.items()):
-            emit(name, "gauge", help_text, [f"{name} {read():g}"])
+            emit(name, "gauge", help_text, [f"{name} {_format_value(read())}"])
         return "\n".join(lines) + "\n"
+
+
+def _format_value(value: float) -> str:
+    # The "g" format keeps only 6 significant digits, so a queue of 1234567
+    # rows read as 1.23457e+06. repr() of a float round-trips exactly.
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
 
 
 def _labelled(name: str, counts: Counter[str]) -> list[str]:
