@@ -32,6 +32,7 @@ from ._errors import ConfigurationError, DolonError
 from ._profiler import profiler
 from ._protocol import ANNOUNCE_INTERVAL, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION
 from ._speedometer import Speedometer
+from ._thread import ThreadTracer
 from ._tracer import Tracer
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "Diagnostic",
     "DolonError",
+    "ThreadTracer",
     "Tracer",
     "active_tasks",
     "cpu_percent",
@@ -53,6 +55,7 @@ __all__ = [
     "process_cpu_percent",
     "profiler",
     "rss_mb",
+    "start_thread_tracer",
     "start_tracer",
     "thread_count",
     "virtual_memory_percent",
@@ -115,3 +118,38 @@ async def start_tracer(
         profile=profile,
     )
     await tracer.run()
+
+
+def start_thread_tracer(
+    name: str,
+    frequency: float,
+    host: str,
+    port: int,
+    *diagnostics: Diagnostic | bool,
+    verbose: bool = False,
+    time_limit: float | None = None,
+    profile: bool = True,
+) -> ThreadTracer:
+    """
+    Start a tracer in a daemon thread with its own event loop, for programs
+    that do not run asyncio, and return its handle.
+
+    The arguments are those of :func:`start_tracer`. Call ``stop()`` on the
+    handle, or use it in a ``with`` block, to stop the tracer.
+
+    :raise ConfigurationError: at once, for an invalid argument.
+    """
+    verbose, callables = _split_verbose(diagnostics, verbose)
+    tracer = Tracer(
+        name,
+        frequency,
+        host,
+        port,
+        *callables,
+        verbose=verbose,
+        time_limit=time_limit,
+        profile=profile,
+    )
+    handle = ThreadTracer(tracer)
+    handle.start()
+    return handle
