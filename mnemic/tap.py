@@ -14,14 +14,16 @@ from ._embedded import default_data_dir
 from ._service import MnemicService, Settings
 
 
-def _port(option: str) -> Callable[[str], int]:
+def _port(source: str) -> Callable[[str], int]:
+    # source names where the value came from: "--udp-port" or an environment
+    # variable, so that the error tells the user what to change.
     def coerce(value: str) -> int:
         try:
             port = int(value)
         except ValueError:
-            raise usage.UsageError(f"--{option} must be a port number, not {value!r}")
+            raise usage.UsageError(f"{source} must be a port number, not {value!r}")
         if not 0 <= port <= 65535:
-            raise usage.UsageError(f"--{option} must be between 0 and 65535, not {port}")
+            raise usage.UsageError(f"{source} must be between 0 and 65535, not {port}")
         return port
 
     return coerce
@@ -43,7 +45,7 @@ def _positive(option: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
 def _env_port(name: str, default: int) -> int:
     # The earlier release's containers were configured by these variables.
     value = os.environ.get(name)
-    return _port(name)(value) if value else default
+    return _port(f"environment variable {name}")(value) if value else default
 
 
 class Options(usage.Options):
@@ -60,10 +62,11 @@ class Options(usage.Options):
 
     optParameters = [
         ["udp-port", "u", None,
-         "UDP port for samples [default: $BACK_END_PORT or 12013].", _port("udp-port")],
+         "UDP port for samples [default: $BACK_END_PORT or 12013].",
+         _port("--udp-port")],
         ["http-port", "p", None,
          "HTTP port of the web UI [default: $FRONT_END_PORT or 12111].",
-         _port("http-port")],
+         _port("--http-port")],
         ["interface", "i", "127.0.0.1",
          "Address both listeners bind to; 0.0.0.0 or :: to accept other hosts."],
         ["postgres", None, None,
