@@ -21,7 +21,9 @@ def _port(source: str) -> Callable[[str], int]:
         try:
             port = int(value)
         except ValueError:
-            raise usage.UsageError(f"{source} must be a port number, not {value!r}")
+            raise usage.UsageError(
+                f"{source} must be a port number, not {value!r}"
+            ) from None
         if not 0 <= port <= 65535:
             raise usage.UsageError(f"{source} must be between 0 and 65535, not {port}")
         return port
@@ -34,7 +36,9 @@ def _positive(option: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             number = kind(value)
         except ValueError:
-            raise usage.UsageError(f"--{option} must be a number, not {value!r}")
+            raise usage.UsageError(
+                f"--{option} must be a number, not {value!r}"
+            ) from None
         if not number > 0:
             raise usage.UsageError(f"--{option} must be greater than 0, not {value}")
         return number
@@ -109,7 +113,9 @@ class Options(usage.Options):
                 " or POSTGRES_CONN_STR"
             )
         if self["no-web"] and self["no-udp"]:
-            raise usage.UsageError("--no-web and --no-udp together leave nothing to run")
+            raise usage.UsageError(
+                "--no-web and --no-udp together leave nothing to run"
+            )
         if self["postgres"] is None and self["data-dir"] is None:
             self["data-dir"] = default_data_dir()
 
