@@ -29,6 +29,7 @@ from ._diagnostics import (
     virtual_memory_percent,
 )
 from ._errors import ConfigurationError, DolonError
+from ._postgres import PostgresDiagnostics
 from ._profiler import profiler
 from ._protocol import ANNOUNCE_INTERVAL, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION
 from ._speedometer import Speedometer
@@ -39,6 +40,7 @@ __all__ = [
     "ANNOUNCE_INTERVAL",
     "MAX_DATAGRAM_BYTES",
     "PROTOCOL_VERSION",
+    "PostgresDiagnostics",
     "Speedometer",
     "ConfigurationError",
     "Diagnostic",
