@@ -47,7 +47,7 @@ class IngestProtocol(DatagramProtocol):
 
     def stopProtocol(self) -> None:
         """
-        Log the count of rejections not yet logged, rather than leave a timer.
+        Log the pending count of unlogged rejections now and cancel its timer.
         """
         if self._summary_call is not None and self._summary_call.active():
             self._summary_call.cancel()
@@ -78,8 +78,8 @@ class IngestProtocol(DatagramProtocol):
 
     def _announce(self, announcement: Announcement, addr: Any, size: int) -> None:
         known = self._runs.get(announcement.run_id)
-        # A hash stands in for the column names, so that each remembered run
-        # costs a few bytes whatever its columns.
+        # The shape contains a hash of the column names instead of the names,
+        # so each remembered run costs a few bytes whatever its columns.
         shape = (announcement.name, len(announcement.columns),
                  hash(announcement.columns))
         if known is not None and known != shape:

@@ -15,8 +15,8 @@ from ._service import MnemicService, Settings
 
 
 def _port(source: str) -> Callable[[str], int]:
-    # source names where the value came from: "--udp-port" or an environment
-    # variable, so that the error tells the user what to change.
+    # source is the option or environment variable that the value came from.
+    # The error message names it, so the user sees what to change.
     def coerce(value: str) -> int:
         try:
             port = int(value)
