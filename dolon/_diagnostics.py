@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -25,6 +26,7 @@ _MIN_RATE_WINDOW = 0.1
 
 _warned_tracemalloc_off = False
 _process: psutil.Process | None = None
+_proc_stat_fd: int | None = None
 
 
 def _current_process() -> psutil.Process:
@@ -107,9 +109,38 @@ class _RateDiagnostic:
         return f"<dolon diagnostic {self.__name__}>"
 
 
+def _read_proc_stat() -> tuple[float, float] | None:
+    # Reads the "cpu" line of /proc/stat (Linux) with one pread on a file
+    # descriptor kept open, several times faster than psutil.cpu_times().
+    # Its first eight fields are user, nice, system, idle, iowait, irq,
+    # softirq and steal time; guest time is already counted in user time.
+    global _proc_stat_fd
+    if _proc_stat_fd is None:
+        if not sys.platform.startswith("linux"):
+            return None
+        try:
+            _proc_stat_fd = os.open("/proc/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            _proc_stat_fd = -1
+    if _proc_stat_fd < 0:
+        return None
+    try:
+        data = os.pread(_proc_stat_fd, 512, 0)
+        ticks = [int(field) for field in data.split(b"\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
+    total = float(sum(ticks))
+    return total - ticks[3] - ticks[4], total
+
+
 def _read_machine_cpu() -> tuple[float, float]:
     # psutil's cpu_percent() keeps one window for the whole process, so two
     # callers would shorten each other's windows; this reads the counters.
+    counters = _read_proc_stat()
+    if counters is not None:
+        return counters
     times = psutil.cpu_times()._asdict()
     total = sum(times.values())
     # On Linux, guest time is also counted in user and nice time.

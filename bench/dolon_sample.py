@@ -1,0 +1,89 @@
+"""
+Benchmark: the time one tracer sample of mem_allocation, active_tasks and
+cpu_percent takes, with tracemalloc running.
+
+A sample here is the whole step the tracer runs every interval: call the
+diagnostics, convert the values, encode the datagram and send it to a UDP
+socket on 127.0.0.1. Run with ``python bench/dolon_sample.py``; it prints
+the median and percentiles in microseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import time
+import tracemalloc
+
+from dolon import _diagnostics, trace_client
+from dolon._ratelimit import RateLimitedLog
+from dolon._sender import UdpSender
+from dolon._tracer import _log, _Run
+
+
+async def measure(samples: int) -> list[float]:
+    """
+    Take ``samples`` samples and return the duration of each in seconds.
+    """
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setblocking(False)
+    port = receiver.getsockname()[1]
+    tracer = trace_client.Tracer(
+        "bench",
+        1,
+        "127.0.0.1",
+        port,
+        trace_client.mem_allocation,
+        trace_client.active_tasks,
+        trace_client.cpu_percent,
+        profile=False,
+    )
+    sender = UdpSender("127.0.0.1", port, RateLimitedLog(_log))
+    await sender.resolve()
+    run = _Run(tracer, sender, "00000000-0000-4000-8000-000000000000", tracer._sources)
+
+    durations = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        await run._sample()
+        durations.append(time.perf_counter() - start)
+        # Drain the receiver so the socket buffer never fills.
+        try:
+            while True:
+                receiver.recv(65536)
+        except BlockingIOError:
+            pass
+    sender.close()
+    receiver.close()
+    return durations
+
+
+def main() -> None:
+    """
+    Parse the options, run the benchmark and print the results.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--samples", type=int, default=5000, help="number of samples to time"
+    )
+    options = parser.parse_args()
+
+    # cpu_percent repeats its previous value when called again within 0.1 s.
+    # A tracer samples at most ten times a second, so every one of its
+    # samples reads the CPU counters; turning the repeat off does the same.
+    _diagnostics._MIN_RATE_WINDOW = 0.0
+    tracemalloc.start()
+    durations = sorted(asyncio.run(measure(options.samples)))
+    micro = [d * 1e6 for d in durations]
+    print(f"python {sys.version.split()[0]}, tracemalloc on, {len(micro)} samples")
+    print(f"median {statistics.median(micro):.1f} us")
+    print(f"p90    {micro[int(0.9 * len(micro))]:.1f} us")
+    print(f"p99    {micro[int(0.99 * len(micro))]:.1f} us")
+
+
+if __name__ == "__main__":
+    main()
