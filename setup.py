@@ -18,6 +18,7 @@ TEST_REQUIRES = [
     "treq >= 23.11, < 27",
     "hypothesis >= 6.100, < 7",
     "playwright >= 1.45, < 2",
+    "prometheus-client >= 0.20, < 1",
 ]
 
 setup(

@@ -138,5 +138,6 @@ class IngestProtocol(DatagramProtocol):
 
 def _peer(addr: Optional[Any]) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
-        return f"{addr[0]}:{addr[1]}"
+        host = f"[{addr[0]}]" if ":" in str(addr[0]) else addr[0]
+        return f"{host}:{addr[1]}"
     return repr(addr)

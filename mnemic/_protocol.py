@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 MAX_DATAGRAM_BYTES = 8192
 MAX_NAME_CHARS = 200
@@ -56,10 +56,12 @@ class Announcement:
     protocol: int
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """
     One sample of a run; ``seq`` is None for the earlier release's rows.
+
+    A named tuple rather than a dataclass: one is built per datagram, and a
+    tuple is several times cheaper to create.
     """
 
     run_id: uuid.UUID
@@ -86,7 +88,7 @@ def decode_datagram(data: bytes, now: Optional[float] = None) -> Message:
     except UnicodeDecodeError:
         raise InvalidDatagram("not_utf8") from None
     try:
-        message = json.loads(text, parse_constant=_reject_constant)
+        message = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise InvalidDatagram("not_json") from None
     if not isinstance(message, dict):
@@ -102,6 +104,12 @@ def decode_datagram(data: bytes, now: Optional[float] = None) -> Message:
 def _reject_constant(name: str) -> Any:
     # json.loads accepts NaN, Infinity and -Infinity, which are not JSON.
     raise InvalidDatagram("bad_value", f"non-finite constant {name}")
+
+
+# One decoder for all datagrams: json.loads with keyword arguments builds a
+# new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_SAMPLE_FIELDS = frozenset({"v", "type", "run", "seq", "t", "values"})
 
 
 def _decode_v1(message: dict[str, Any]) -> Message:
@@ -123,7 +131,8 @@ def _decode_v1(message: dict[str, Any]) -> Message:
             protocol=PROTOCOL_VERSION,
         )
     if kind == "sample":
-        _check_fields(message, {"v", "type", "run", "seq", "t", "values"}, set())
+        if message.keys() != _SAMPLE_FIELDS:
+            _check_fields(message, _SAMPLE_FIELDS, set())
         return Sample(
             run_id=_run_id(message["run"], canonical=True),
             seq=_sequence(message["seq"]),
@@ -169,7 +178,26 @@ def _check_fields(
         raise InvalidDatagram("extra_field", ",".join(sorted(extra))[:80])
 
 
+# Parsed run ids by their text. A tracer sends the same id every second, and
+# uuid.UUID() costs more than the rest of a sample's checks together.
+_RUN_IDS: dict[str, uuid.UUID] = {}
+_MAX_CACHED_RUN_IDS = 10_000
+
+
 def _run_id(value: Any, canonical: bool = False) -> uuid.UUID:
+    if canonical:
+        cached = _RUN_IDS.get(value) if type(value) is str else None
+        if cached is not None:
+            return cached
+        run_id = _parse_run_id(value, canonical)
+        if len(_RUN_IDS) >= _MAX_CACHED_RUN_IDS:
+            _RUN_IDS.clear()
+        _RUN_IDS[value] = run_id
+        return run_id
+    return _parse_run_id(value, canonical)
+
+
+def _parse_run_id(value: Any, canonical: bool) -> uuid.UUID:
     # uuid.UUID also parses 32 bare hex digits, braces and stray hyphens.
     # Version 1 requires the canonical 8-4-4-4-12 form (in either case).
     # Earlier-release ids may take any form that uuid.UUID parses, because no
@@ -242,7 +270,12 @@ def _values(value: Any) -> tuple[Optional[float], ...]:
         raise InvalidDatagram("wrong_type", "values")
     if not 1 <= len(value) <= MAX_COLUMNS:
         raise InvalidDatagram("bad_columns", f"{len(value)} values")
-    return tuple(_value(item) for item in value)
+    for item in value:
+        # The common case inline: a float in range. NaN fails both
+        # comparisons, so it takes the slow path and is rejected there.
+        if type(item) is not float or not -MAX_ABS_VALUE <= item <= MAX_ABS_VALUE:
+            return tuple(_value(item) for item in value)
+    return tuple(value)
 
 
 def _value(item: Any) -> Optional[float]:

@@ -56,7 +56,12 @@ WHERE r.name IS NULL
 
 # Errors that say the statement itself is wrong, not the connection: retrying
 # the same batch would fail forever, so it is dropped and counted instead.
-_DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError)
+_DATA_ERRORS = (
+    psycopg2.DataError,
+    psycopg2.IntegrityError,
+    psycopg2.ProgrammingError,
+    UnicodeEncodeError,
+)
 
 
 def _array_literal(values: tuple[Optional[float], ...]) -> str:
@@ -297,10 +302,11 @@ class Writer:
             self.log.info("Reconnected to PostgreSQL; {rows} rows queued",
                           rows=len(self._samples))
         self._backoff = 0.0
+        if self._samples or self._announcements:
+            self._flush_soon(0)
         waiters, self._connection_waiters = self._connection_waiters, []
         for waiter in waiters:
             waiter.callback(None)
-        self._flush_soon(0)
 
     def _connect_failed(self, failure: Failure) -> None:
         self._connecting = False
