@@ -13,7 +13,7 @@ from dolon._columns import column_name
 
 class FakeClock:
     """
-    A monotonic clock that moves only when told to.
+    A monotonic clock that moves only when a test sets its time.
     """
 
     def __init__(self) -> None:
