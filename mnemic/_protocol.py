@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional, Union
+from typing import AbstractSet, Any, NamedTuple, Optional, Union
 
 MAX_DATAGRAM_BYTES = 8192
 MAX_NAME_CHARS = 200
@@ -168,7 +168,7 @@ def _decode_legacy(message: dict[str, Any], now: float) -> Message:
 
 
 def _check_fields(
-    message: dict[str, Any], required: set[str], optional: set[str]
+    message: dict[str, Any], required: AbstractSet[str], optional: AbstractSet[str]
 ) -> None:
     missing = required - message.keys()
     if missing:
