@@ -142,4 +142,4 @@ def largest_sample_size(run: str, column_count: int) -> int:
     ``column_count`` columns can send, with every value at its longest.
     """
     values = [_LONGEST_FLOAT] * column_count
-    return len(encode_sample(run, 2**63, time.time(), values))
+    return len(encode_sample(run, 2**63 - 1, time.time(), values))

@@ -41,7 +41,7 @@ class EncodeSampleTests(unittest.TestCase):
     """
 
     @given(
-        seq=st.integers(min_value=0, max_value=2**63),
+        seq=st.integers(min_value=0, max_value=2**63 - 1),
         t=st.floats(min_value=0, max_value=4e9),
         values=values_strategy,
     )
@@ -72,7 +72,7 @@ class EncodeSampleTests(unittest.TestCase):
         values.
         """
         values = [-2.2250738585072014e-308, -(2**53), -1.7976931348623157e308] * 10
-        size = len(encode_sample(RUN, 2**63, 1796396417.131, values))
+        size = len(encode_sample(RUN, 2**63 - 1, 1796396417.131, values))
 
         self.assertGreaterEqual(largest_sample_size(RUN, 30), size)
 
