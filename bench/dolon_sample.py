@@ -73,8 +73,8 @@ def main() -> None:
     options = parser.parse_args()
 
     # cpu_percent repeats its previous value when called again within 0.1 s.
-    # A tracer samples at most ten times a second, so every one of its
-    # samples reads the CPU counters; turning the repeat off does the same.
+    # Turning that off makes every sample read the CPU counters, as every
+    # sample of a tracer with an interval of 0.1 s or more does.
     _diagnostics._MIN_RATE_WINDOW = 0.0
     tracemalloc.start()
     durations = sorted(asyncio.run(measure(options.samples)))

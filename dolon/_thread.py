@@ -56,8 +56,8 @@ class ThreadTracer:
     def _main(self) -> None:
         try:
             asyncio.run(self._trace())
-        # An unexpected failure is logged, because nobody joins this thread to
-        # see it.
+        # An unexpected failure is logged, because no caller joins this thread
+        # to receive it.
         except Exception:  # noqa: BLE001
             _log.exception("Thread of tracer %r failed", self.tracer.name)
         finally:
