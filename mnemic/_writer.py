@@ -156,6 +156,9 @@ class Writer:
                 )
             return
         self._samples.append(sample)
+        if self._flushing is not None:
+            # The running flush schedules the next one when it ends.
+            return
         if len(self._samples) >= self._batch_rows:
             self._flush_soon(0)
         else:
@@ -215,8 +218,9 @@ class Writer:
             self._flush_soon(self._flush_interval)
 
     def _flush_soon(self, delay: float) -> None:
+        due = self._clock.seconds() + delay
         if self._timer is not None and self._timer.active():
-            if delay > 0:
+            if self._timer.getTime() <= due:
                 return
             self._timer.cancel()
         self._timer = self._clock.callLater(delay, self._flush)
