@@ -19,6 +19,9 @@ TEST_REQUIRES = [
     "hypothesis >= 6.100, < 7",
     "playwright >= 1.45, < 2",
     "prometheus-client >= 0.20, < 1",
+    # tests/test_dolon_postgres.py runs PostgresDiagnostics against the
+    # embedded server.
+    "asyncpg >= 0.29, < 1",
 ]
 
 setup(
