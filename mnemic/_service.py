@@ -94,7 +94,11 @@ class MnemicService(Service):
                           address=_address(self.udp_port))
         if settings.web:
             self._pool = ReadPool(self.dsn)
-            site = Site(WebApp(Store(self._pool), self.metrics).resource())
+            # The port actually bound, which differs from the setting when it is 0.
+            udp_port = (settings.udp_port if self.udp_port is None
+                        else self.udp_port.getHost().port)  # type: ignore[attr-defined]
+            web = WebApp(Store(self._pool), self.metrics, udp_port=udp_port)
+            site = Site(web.resource())
             site.noisy = False
             self.http_port = self._reactor.listenTCP(
                 settings.http_port, site, interface=settings.interface

@@ -104,9 +104,11 @@ class WebApp:
     app = Klein()
     log = Logger()
 
-    def __init__(self, store: Store, metrics: Metrics) -> None:
+    def __init__(self, store: Store, metrics: Metrics, udp_port: int = 12013) -> None:
         self._store = store
         self._metrics = metrics
+        # Shown in the page's example dolon call when there are no tracers.
+        self._udp_port = udp_port
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
             autoescape=True,
@@ -143,12 +145,21 @@ class WebApp:
     def run_page(self, request: IRequest, run_id: str) -> str:
         """
         Render the page opened on one run.
+
+        A malformed id gets the page too, with status 404, and the script shows
+        the same not-found message as for an unknown run.
         """
-        return self._page(request, str(_parse_run_id(run_id)))
+        try:
+            run_id = str(uuid.UUID(run_id))
+        except ValueError:
+            request.setResponseCode(404)
+        return self._page(request, run_id)
 
     def _page(self, request: IRequest, run_id: Optional[str]) -> str:
         request.setHeader("Content-Type", "text/html; charset=utf-8")
-        return self._templates.get_template("index.html").render(run_id=run_id)
+        return self._templates.get_template("index.html").render(
+            run_id=run_id, udp_port=self._udp_port
+        )
 
     @app.route("/static/uplot/", branch=True)
     def uplot_files(self, request: IRequest) -> File:
