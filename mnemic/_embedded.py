@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 from twisted.logger import Logger
 
@@ -22,6 +23,15 @@ def default_data_dir() -> str:
     import platformdirs
 
     return os.path.join(platformdirs.user_data_dir("mnemic"), "pgdata")
+
+
+@contextmanager
+def _quiet_runtime_dir_warning() -> Iterator[None]:
+    # platformdirs, which pgserver uses, warns when XDG_RUNTIME_DIR is unset
+    # (as under root or in containers) and falls back to /tmp, which works.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        yield
 
 
 class EmbeddedPostgres:
@@ -46,10 +56,7 @@ class EmbeddedPostgres:
 
         os.makedirs(self.data_dir, exist_ok=True)
         log.info("Starting embedded PostgreSQL in {data_dir}", data_dir=self.data_dir)
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (as under root
-            # or in containers) and falls back to /tmp, which works here.
-            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        with _quiet_runtime_dir_warning():
             self._server = pgserver.get_server(  # type: ignore[attr-defined]
                 self.data_dir, cleanup_mode="stop"
             )
@@ -72,5 +79,6 @@ class EmbeddedPostgres:
         """
         if self._server is not None:
             log.info("Stopping embedded PostgreSQL")
-            self._server.cleanup()
+            with _quiet_runtime_dir_warning():
+                self._server.cleanup()
             self._server = None

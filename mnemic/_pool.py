@@ -29,14 +29,23 @@ class ReadPool:
         self._semaphore = DeferredSemaphore(size)
         self._closed = False
 
-    @inlineCallbacks
     def runQuery(self, query: str, args: Any = None) -> Any:
         """
         Run one query on a pooled connection and return its rows.
 
-        The camelCase name matches txpostgres' connections, so either can be
+        The camelCase names match txpostgres' connections, so either can be
         passed where a query runner is expected.
         """
+        return self._run("runQuery", query, args)
+
+    def runOperation(self, query: str, args: Any = None) -> Any:
+        """
+        Run one statement that returns no rows on a pooled connection.
+        """
+        return self._run("runOperation", query, args)
+
+    @inlineCallbacks
+    def _run(self, method: str, query: str, args: Any) -> Any:
         yield self._semaphore.acquire()
         try:
             # An idle connection may have died since its last use, for example
@@ -44,14 +53,14 @@ class ReadPool:
             for attempt in (1, 2):
                 connection = yield self._connection()
                 try:
-                    rows = yield connection.runQuery(query, args)
+                    result = yield getattr(connection, method)(query, args)
                 except _CONNECTION_ERRORS:
                     _close_quietly(connection)
                     if attempt == 2:
                         raise
                     continue
                 self._idle.append(connection)
-                return rows
+                return result
         finally:
             self._semaphore.release()
 

@@ -18,8 +18,10 @@ from ._embedded import EmbeddedPostgres
 from ._ingest import IngestProtocol
 from ._metrics import Metrics
 from ._pool import ReadPool
+from ._retention import Retention
 from ._schema import create_schema
 from ._store import Store
+from ._udp import listen_udp
 from ._web import WebApp
 from ._writer import Writer
 
@@ -42,6 +44,8 @@ class Settings:
     udp_receive_buffer: int = 8 * 1024 * 1024
     web: bool = True
     udp: bool = True
+    reuse_port: bool = False
+    retention_days: Optional[float] = None
 
 
 class MnemicService(Service):
@@ -64,6 +68,7 @@ class MnemicService(Service):
         self._pool: Optional[ReadPool] = None
         self.udp_port: Optional[IListeningPort] = None
         self.http_port: Optional[IListeningPort] = None
+        self._retention: Optional[Retention] = None
         self.dsn = settings.dsn
 
     def startService(self) -> None:
@@ -85,15 +90,18 @@ class MnemicService(Service):
         self.writer.start()
         if settings.udp:
             protocol = IngestProtocol(self.writer, self.metrics, self._reactor)
-            self.udp_port = self._reactor.listenUDP(
-                settings.udp_port, protocol, interface=settings.interface,
-                maxPacketSize=65536,
+            self.udp_port = listen_udp(
+                self._reactor, settings.udp_port, protocol, settings.interface,
+                settings.udp_receive_buffer, reuse_port=settings.reuse_port,
             )
-            self._grow_receive_buffer()
             self.log.info("Listening for samples on UDP {address}",
                           address=_address(self.udp_port))
-        if settings.web:
+        if settings.web or settings.retention_days:
             self._pool = ReadPool(self.dsn)
+        if settings.retention_days:
+            self._start_retention(settings.retention_days)
+        if settings.web:
+            assert self._pool is not None
             # The port actually bound, which differs from the setting when it is 0.
             udp_port = (settings.udp_port if self.udp_port is None
                         else self.udp_port.getHost().port)  # type: ignore[attr-defined]
@@ -106,6 +114,14 @@ class MnemicService(Service):
             self.log.info("Web UI on http://{address}/",
                           address=_address(self.http_port))
 
+    def _start_retention(self, days: float) -> None:
+        assert self._pool is not None and self.writer is not None
+        self._retention = Retention(self._pool, days, self._reactor)
+        # The first deletion waits for the schema, which the writer creates.
+        self.writer.wait_connected().addCallback(
+            lambda _: self._retention.start() if self._retention else None
+        )
+
     @inlineCallbacks
     def _connect_writer(self) -> Any:
         connection = txpostgres.Connection(reactor=self._reactor)
@@ -117,23 +133,6 @@ class MnemicService(Service):
             raise
         return connection
 
-    def _grow_receive_buffer(self) -> None:
-        # The kernel's default (about 208 KiB) overflows in bursts; it caps
-        # the request at net.core.rmem_max unless we run as root.
-        import socket
-
-        assert self.udp_port is not None
-        sock = self.udp_port.socket  # type: ignore[attr-defined]
-        wanted = self.settings.udp_receive_buffer
-        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
-            if option is None:
-                continue
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, wanted)
-                break
-            except OSError:
-                continue
-
     @inlineCallbacks
     def stopService(self) -> Any:
         """
@@ -144,6 +143,9 @@ class MnemicService(Service):
             yield self.udp_port.stopListening()
         if self.http_port is not None:
             yield self.http_port.stopListening()
+        if self._retention is not None:
+            self._retention.stop()
+            self._retention = None
         if self.writer is not None:
             queued = self.writer.queued
             self.log.info("Writing {rows} queued rows before exit", rows=queued)

@@ -90,11 +90,18 @@ class Options(usage.Options):
         ["shutdown-timeout", None, 30.0,
          "Seconds to keep writing queued rows after SIGTERM or SIGINT.",
          _positive("shutdown-timeout", float)],
+        ["retention-days", None, None,
+         "Delete runs whose last sample is older than this many days; checked"
+         " at start and then once a day [default: keep every run].",
+         _positive("retention-days", float)],
     ]
 
     optFlags = [
         ["no-web", None, "Do not serve the web UI (an ingest-only node)."],
         ["no-udp", None, "Do not listen for samples (a web-only node)."],
+        ["reuse-port", None,
+         "Set SO_REUSEPORT on the UDP socket, so that several mnemic processes"
+         " share --udp-port and the kernel spreads datagrams between them."],
     ]
 
     def postOptions(self) -> None:
@@ -135,6 +142,8 @@ class Options(usage.Options):
             shutdown_timeout=self["shutdown-timeout"],
             web=not self["no-web"],
             udp=not self["no-udp"],
+            reuse_port=bool(self["reuse-port"]),
+            retention_days=self["retention-days"],
         )
 
 

@@ -22,7 +22,8 @@ class TwistdProcess:
     A mnemic service in a child process, on ports chosen by the kernel.
     """
 
-    def __init__(self, *arguments: str, timeout: float = 60.0) -> None:
+    def __init__(self, *arguments: str, timeout: float = 60.0,
+                 wait_for: tuple[str, ...] = ("udp", "http")) -> None:
         environment = dict(os.environ)
         # The plugin file lives in twisted/plugins beside the packages; this
         # finds it in a source checkout as well as in an installed copy.
@@ -39,7 +40,9 @@ class TwistdProcess:
         self.udp_port = 0
         self.http_port = 0
         deadline = time.monotonic() + timeout
-        while not (self.udp_port and self.http_port):
+        while ("udp" in wait_for and not self.udp_port) or (
+            "http" in wait_for and not self.http_port
+        ):
             line = self._read_line(deadline)
             if (match := _UDP_LINE.search(line)) is not None:
                 self.udp_port = int(match.group(1))
