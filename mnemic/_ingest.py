@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from ._metrics import Metrics
-from ._protocol import Announcement, InvalidDatagram, Sample, decode_datagram
+from ._protocol import (
+    Announcement,
+    InvalidDatagram,
+    Message,
+    Sample,
+    decode_datagram,
+)
 from ._writer import Writer
 
 # Runs remembered for checking samples against their columns. Older runs are
@@ -35,10 +41,18 @@ class IngestProtocol(DatagramProtocol):
 
     log = Logger()
 
-    def __init__(self, writer: Writer, metrics: Metrics, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        metrics: Metrics,
+        clock: IReactorTime,
+        decode: Callable[[bytes, float], Message] = decode_datagram,
+    ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._clock = clock
+        # A SignedDecoder when a shared secret is configured.
+        self._decode = decode
         self._runs: OrderedDict[uuid.UUID, _RunShape] = OrderedDict()
         self._log_window_start = 0.0
         self._logged_in_window = 0
@@ -59,7 +73,7 @@ class IngestProtocol(DatagramProtocol):
         """
         self._metrics.datagrams_received += 1
         try:
-            message = decode_datagram(datagram, self._clock.seconds())
+            message = self._decode(datagram, self._clock.seconds())
         except InvalidDatagram as error:
             self._metrics.invalid[error.reason] += 1
             self._log_rejection(addr, error.reason, error.detail, len(datagram))

@@ -363,7 +363,9 @@ class IngestInvalidTests(IngestTestCase):
                 raise RuntimeError("decoder bug")
             return decode(datagram, now)
 
-        self.patch(_ingest, "decode_datagram", fail_once)
+        self.protocol = IngestProtocol(
+            cast(Writer, self.writer), self.metrics, self.clock, decode=fail_once
+        )
 
         self.receive(sample_datagram(seq=0), sample_datagram(seq=1))
 
