@@ -10,7 +10,7 @@ import math
 import numbers
 import time
 from collections.abc import Sequence
-from typing import Union
+from typing import NoReturn, Union
 
 #: Protocol version sent in the ``v`` field of every message.
 PROTOCOL_VERSION = 1
@@ -30,6 +30,10 @@ MAX_HOST_LENGTH = 255
 #: A float with the maximum length of JSON text (24 characters), used to size
 #: the largest possible sample before a run starts.
 _LONGEST_FLOAT = -2.2250738585072014e-308
+
+#: Largest magnitude of a value that mnemic accepts, because sums and
+#: averages of larger ones overflow in charts and in SQL aggregates.
+MAX_ABS_VALUE = 1e300
 
 #: Integers beyond this magnitude are sent as floats, because mnemic stores
 #: values as float8 and a longer integer would only lengthen the datagram.
@@ -52,17 +56,17 @@ def to_json_number(value: object) -> JsonNumber | None:
 
     ``None`` stays ``None``, a bool becomes 0 or 1, and other real numbers
     (including NumPy scalars and :class:`decimal.Decimal`) become an int or a
-    finite float.
+    float between -1e300 and 1e300.
 
-    :raise InvalidValue: for NaN, infinities, numbers too large for a float
-        and values that are not numbers.
+    :raise InvalidValue: for NaN, infinities, magnitudes above 1e300 and
+        values that are not numbers.
     """
     # Fast paths for the common types; the abstract base classes below are
-    # slower to check.
+    # slower to check. NaN fails both comparisons.
     if type(value) is float:
-        if math.isfinite(value):
+        if -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
             return value
-        raise InvalidValue(f"{value!r} is not a finite number")
+        _out_of_range(value)
     if type(value) is int and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
         return value
     if value is None:
@@ -73,21 +77,29 @@ def to_json_number(value: object) -> JsonNumber | None:
         number = int(value)
         if -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT:
             return number
-        try:
-            return float(number)
-        except OverflowError:
+        if abs(number) > MAX_ABS_VALUE:
             raise InvalidValue(
-                f"an integer of {number.bit_length()} bits is too large for a float"
-            ) from None
+                f"an integer of {number.bit_length()} bits is outside "
+                f"-{MAX_ABS_VALUE:g} to {MAX_ABS_VALUE:g}"
+            )
+        return float(number)
     if isinstance(value, (numbers.Real, decimal.Decimal)):
         try:
             number_float = float(value)
         except (OverflowError, ValueError, TypeError):
             raise InvalidValue(f"{value!r} is not a finite float") from None
-        if not math.isfinite(number_float):
-            raise InvalidValue(f"{number_float!r} is not a finite number")
-        return number_float
+        if -MAX_ABS_VALUE <= number_float <= MAX_ABS_VALUE:
+            return number_float
+        _out_of_range(number_float)
     raise InvalidValue(f"a value of type {type(value).__name__} is not a number")
+
+
+def _out_of_range(value: float) -> NoReturn:
+    if math.isfinite(value):
+        raise InvalidValue(
+            f"{value!r} is outside -{MAX_ABS_VALUE:g} to {MAX_ABS_VALUE:g}"
+        )
+    raise InvalidValue(f"{value!r} is not a finite number")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

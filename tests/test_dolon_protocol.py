@@ -11,10 +11,11 @@ import math
 import unittest
 import uuid
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from dolon._protocol import (
+    MAX_ABS_VALUE,
     MAX_DATAGRAM_BYTES,
     InvalidValue,
     encode_announcement,
@@ -22,6 +23,7 @@ from dolon._protocol import (
     largest_sample_size,
     to_json_number,
 )
+from mnemic._protocol import decode_datagram
 
 RUN = str(uuid.UUID(int=0x6F1C0A528C1E4D419D550A8D2F3B2E10))
 
@@ -123,6 +125,9 @@ class ToJsonNumberTests(unittest.TestCase):
             (7, 7),
             (2.5, 2.5),
             (2**60, float(2**60)),
+            (1e300, 1e300),
+            (-1e300, -1e300),
+            (10**300, 1e300),
             (decimal.Decimal("1.25"), 1.25),
             (fractions.Fraction(1, 4), 0.25),
         ]
@@ -134,8 +139,8 @@ class ToJsonNumberTests(unittest.TestCase):
 
     def test_rejected_values(self) -> None:
         """
-        NaN, infinities, integers too large for a float and non-numbers raise
-        InvalidValue.
+        NaN, infinities, magnitudes above 1e300 (which mnemic rejects) and
+        non-numbers raise InvalidValue.
         """
         cases = [
             math.nan,
@@ -144,6 +149,10 @@ class ToJsonNumberTests(unittest.TestCase):
             decimal.Decimal("NaN"),
             decimal.Decimal("sNaN"),
             10**400,
+            1e301,
+            -1.7976931348623157e308,
+            10**301,
+            decimal.Decimal("1e301"),
             "12",
             b"12",
             [1],
@@ -153,3 +162,40 @@ class ToJsonNumberTests(unittest.TestCase):
             with self.subTest(value=value):
                 with self.assertRaises(InvalidValue):
                     to_json_number(value)
+
+
+class ServerAcceptsTests(unittest.TestCase):
+    """
+    Tests that mnemic's decoder accepts every sample dolon sends.
+    """
+
+    @given(
+        value=st.one_of(
+            st.floats(),
+            st.integers(min_value=-(2**1100), max_value=2**1100),
+            st.decimals(),
+            st.booleans(),
+            st.none(),
+        )
+    )
+    @example(value=1e301)
+    @example(value=-1.7976931348623157e308)
+    @example(value=10**301)
+    @example(value=decimal.Decimal("-1e301"))
+    @example(value=1e300)
+    def test_converted_value_accepted(self, value: object) -> None:
+        """
+        A value that to_json_number converts is decoded by mnemic to the same
+        number; any other value raises InvalidValue, and dolon sends null.
+        """
+        try:
+            converted = to_json_number(value)
+        except InvalidValue:
+            converted = None
+        datagram = encode_sample(RUN, 0, 1796396417.131, [converted])
+
+        decoded = decode_datagram(datagram, 1796396417.131)
+
+        self.assertEqual(decoded.values, (converted,))  # type: ignore[union-attr]
+        if converted is not None:
+            self.assertLessEqual(abs(converted), MAX_ABS_VALUE)

@@ -328,14 +328,16 @@ class DiagnosticFailureTests(TracerTestCase):
 
     async def test_invalid_values_send_null(self) -> None:
         """
-        NaN, infinity, a string and an integer too large for a float each
-        send null with a warning; a bool is sent as an integer.
+        NaN, infinity, a string, an integer too large for a float and a
+        float beyond the 1e300 that mnemic accepts each send null with a
+        warning; a bool is sent as an integer.
         """
         cases = {
             "nan": math.nan,
             "infinity": -math.inf,
             "text": "12",
             "huge": 10**400,
+            "beyond": 1e301,
             "flag": True,
         }
         diagnostics = []
@@ -353,8 +355,8 @@ class DiagnosticFailureTests(TracerTestCase):
             )
             samples = await self.receiver.receive_samples(2)
 
-        self.assertEqual(samples[0]["values"], [None, None, None, None, 1])
-        for column in ("nan", "infinity", "text", "huge"):
+        self.assertEqual(samples[0]["values"], [None, None, None, None, None, 1])
+        for column in ("nan", "infinity", "text", "huge", "beyond"):
             with self.subTest(column=column):
                 matching = [r for r in logs.records if repr(column) in r.getMessage()]
                 self.assertEqual(len(matching), 1)
