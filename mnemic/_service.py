@@ -4,7 +4,7 @@ The mnemic service: database, writer, UDP listener and web server in order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from twisted.application.service import Service
@@ -20,6 +20,7 @@ from ._metrics import Metrics
 from ._pool import ReadPool
 from ._retention import Retention
 from ._schema import create_schema
+from ._signing import SignedDecoder
 from ._store import Store
 from ._udp import listen_udp
 from ._web import WebApp
@@ -46,6 +47,8 @@ class Settings:
     udp: bool = True
     reuse_port: bool = False
     retention_days: Optional[float] = None
+    # Shared secret for signed datagrams; repr=False keeps it out of logs.
+    secret: Optional[bytes] = field(default=None, repr=False)
 
 
 class MnemicService(Service):
@@ -89,7 +92,7 @@ class MnemicService(Service):
                              buffer_rows=settings.buffer_rows)
         self.writer.start()
         if settings.udp:
-            protocol = IngestProtocol(self.writer, self.metrics, self._reactor)
+            protocol = self._ingest_protocol(self.writer)
             self.udp_port = listen_udp(
                 self._reactor, settings.udp_port, protocol, settings.interface,
                 settings.udp_receive_buffer, reuse_port=settings.reuse_port,
@@ -121,6 +124,13 @@ class MnemicService(Service):
         self.writer.wait_connected().addCallback(
             lambda _: self._retention.start() if self._retention else None
         )
+
+    def _ingest_protocol(self, writer: Writer) -> IngestProtocol:
+        if self.settings.secret is None:
+            return IngestProtocol(writer, self.metrics, self._reactor)
+        self.log.info("Accepting only datagrams signed with the shared secret")
+        decode = SignedDecoder(self.settings.secret)
+        return IngestProtocol(writer, self.metrics, self._reactor, decode=decode)
 
     @inlineCallbacks
     def _connect_writer(self) -> Any:

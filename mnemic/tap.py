@@ -12,6 +12,7 @@ from twisted.python import usage
 
 from ._embedded import default_data_dir
 from ._service import MnemicService, Settings
+from ._signing import SecretError, read_secret_file, secret_from_environment
 
 
 def _port(source: str) -> Callable[[str], int]:
@@ -52,6 +53,18 @@ def _env_port(name: str, default: int) -> int:
     return _port(f"environment variable {name}")(value) if value else default
 
 
+def _read_secret(path: Optional[str]) -> Optional[bytes]:
+    # A secret on the command line would show in ps, so there is no option
+    # that takes the secret itself.
+    try:
+        if path is not None:
+            return read_secret_file(path)
+        return secret_from_environment()
+    except SecretError as error:
+        option = "--secret-file" if path is not None else "MNEMIC_SECRET"
+        raise usage.UsageError(f"{option}: {error}") from None
+
+
 class Options(usage.Options):
     """
     Command-line options of ``twistd mnemic``.
@@ -90,6 +103,10 @@ class Options(usage.Options):
         ["shutdown-timeout", None, 30.0,
          "Seconds to keep writing queued rows after SIGTERM or SIGINT.",
          _positive("shutdown-timeout", float)],
+        ["secret-file", None, None,
+         "File containing the shared secret that clients sign datagrams with"
+         " (HMAC-SHA256); unsigned datagrams are then rejected"
+         " [default: $MNEMIC_SECRET, else datagrams are not signed]."],
         ["retention-days", None, None,
          "Delete runs whose last sample is older than this many days; checked"
          " at start and then once a day [default: keep every run].",
@@ -104,10 +121,15 @@ class Options(usage.Options):
          " share --udp-port and the kernel spreads datagrams between them."],
     ]
 
+    #: The shared secret read by postOptions, kept out of the option values so
+    #: that printing the options never shows it.
+    secret: Optional[bytes] = None
+
     def postOptions(self) -> None:
         """
         Fill in defaults from the environment and check option combinations.
         """
+        self.secret = _read_secret(self["secret-file"])
         if self["udp-port"] is None:
             self["udp-port"] = _env_port("BACK_END_PORT", 12013)
         if self["http-port"] is None:
@@ -144,6 +166,7 @@ class Options(usage.Options):
             udp=not self["no-udp"],
             reuse_port=bool(self["reuse-port"]),
             retention_days=self["retention-days"],
+            secret=self.secret,
         )
 
 
