@@ -29,8 +29,8 @@ def _start_daemon(pidfile: str, logfile: str,
     """
     Run ``twistd --pidfile PIDFILE --logfile LOGFILE mnemic ARGUMENTS``.
 
-    twistd forks the daemon and returns once its service has started, or
-    has failed to start, so the result's status tells which.
+    twistd forks the daemon and exits once the service has started (status
+    0) or has failed to start (status 1).
     """
     environment = dict(os.environ)
     # The plugin file is found through twisted/plugins in the source checkout.
@@ -48,8 +48,8 @@ def _running(pid: int) -> bool:
     Return whether process ``pid`` exists and has not exited.
 
     The daemon is not our child, so it cannot be waited for. An exited
-    process that nobody has reaped yet shows state Z in /proc and counts as
-    ended.
+    process that its parent has not reaped yet shows state Z in /proc and
+    counts as ended.
     """
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
@@ -151,13 +151,12 @@ class DaemonTests(SynchronousTestCase):
     def test_failed_start_reported_by_launcher(self) -> None:
         """
         When the service cannot start, here because its UDP port is taken,
-        the launching command exits with status 1 and leaves no daemon and
-        no pidfile behind.
+        the launching command exits with status 1 and the pidfile is removed.
         """
-        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.addCleanup(taken.close)
-        taken.bind(("127.0.0.1", 0))
-        udp_port = taken.getsockname()[1]
+        occupied = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(occupied.close)
+        occupied.bind(("127.0.0.1", 0))
+        udp_port = occupied.getsockname()[1]
 
         launched = _start_daemon(self.pidfile, self.logfile, "--postgres",
                                  test_dsn(), "--udp-port", str(udp_port),
