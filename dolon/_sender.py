@@ -15,6 +15,7 @@ import socket
 from typing import Any
 
 from ._ratelimit import RateLimitedLog
+from ._signing import sign
 
 _log = logging.getLogger(__name__)
 
@@ -39,12 +40,17 @@ def choose_address(infos: list[tuple[Any, ...]]) -> _AddrInfo:
 class UdpSender:
     """
     A non-blocking UDP socket connected to one mnemic server.
+
+    With a ``secret``, every datagram is signed before it is sent.
     """
 
-    def __init__(self, host: str, port: int, log: RateLimitedLog) -> None:
+    def __init__(
+        self, host: str, port: int, log: RateLimitedLog, secret: bytes | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self._log = log
+        self._secret = secret
         self._address: _AddrInfo | None = None
         self._socket: socket.socket | None = None
         self.sent = 0
@@ -117,6 +123,8 @@ class UdpSender:
         if self._socket is None:
             self.dropped += 1
             return False
+        if self._secret is not None:
+            datagram = sign(datagram, self._secret)
         try:
             self._socket.send(datagram)
         except BlockingIOError:

@@ -32,6 +32,7 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimitedLog
 from ._sender import UdpSender
+from ._signing import SIGNATURE_BYTES, Secret, resolve_secret
 
 if TYPE_CHECKING:
     # Annotations only: typing.Self is new in Python 3.11.
@@ -69,6 +70,9 @@ class Tracer:
         column gets null for that sample; half the interval by default.
     :param profile: add the columns of every function decorated with
         :func:`profiler` before this tracer was made.
+    :param secret: the shared secret of a mnemic started with
+        ``--secret-file``, to sign every datagram with; ``DOLON_SECRET`` by
+        default, and no signing when that is unset too.
     :raise ConfigurationError: for an invalid argument.
     """
 
@@ -82,6 +86,7 @@ class Tracer:
         verbose: bool = False,
         time_limit: float | None = None,
         profile: bool = True,
+        secret: Secret = None,
     ) -> None:
         if (
             not isinstance(name, str)
@@ -118,6 +123,11 @@ class Tracer:
         for stats in self._profiled:
             self.columns.extend(stats.columns)
         check_columns(self.columns)
+        self._secret = resolve_secret(secret)
+        #: Largest encoded message that fits in a datagram with its signature.
+        self.max_message_bytes = MAX_DATAGRAM_BYTES - (
+            SIGNATURE_BYTES if self._secret is not None else 0
+        )
 
         #: Run id of the current or last run, a UUID in canonical text form.
         self.run_id: str | None = None
@@ -139,7 +149,7 @@ class Tracer:
             return
 
         self._running = True
-        sender = UdpSender(self.host, self.port, self._log)
+        sender = UdpSender(self.host, self.port, self._log, secret=self._secret)
         profile_columns = [_profiler.ProfileColumns(s) for s in self._profiled]
         sources = self._sources + [Source(columns) for columns in profile_columns]
         run = _Run(self, sender, self.run_id, sources)
@@ -161,16 +171,17 @@ class Tracer:
             ("announcement", len(announcement)),
             ("sample", sample_size),
         ):
-            if size > MAX_DATAGRAM_BYTES:
+            if size > self.max_message_bytes:
                 _log.error(
                     "Tracer %r not started: with %d columns its %s can take "
-                    "%d bytes, more than the %d-byte datagram limit; use fewer "
-                    "columns or shorter names",
+                    "%d bytes, more than the %d-byte limit of a %sdatagram; "
+                    "use fewer columns or shorter names",
                     self.name,
                     len(self.columns),
                     message,
                     size,
-                    MAX_DATAGRAM_BYTES,
+                    self.max_message_bytes,
+                    "signed " if self._secret is not None else "",
                 )
                 return False
         return True
@@ -319,7 +330,7 @@ class _Run:
         seq = self._seq
         self._seq += 1
         datagram = encode_sample(self._run_id, seq, sampled_at, values)
-        if len(datagram) > MAX_DATAGRAM_BYTES:
+        if len(datagram) > self._tracer.max_message_bytes:
             # Not expected: the size of the longest sample was checked at start.
             self._log.error(
                 "oversize",
@@ -327,7 +338,7 @@ class _Run:
                 seq,
                 self._tracer.name,
                 len(datagram),
-                MAX_DATAGRAM_BYTES,
+                self._tracer.max_message_bytes,
             )
             return
         self._sender.send(datagram)

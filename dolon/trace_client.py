@@ -83,6 +83,7 @@ async def start_tracer(
     verbose: bool = False,
     time_limit: float | None = None,
     profile: bool = True,
+    secret: str | bytes | None = None,
 ) -> None:
     """
     Sample ``diagnostics`` every ``frequency`` seconds and send each sample
@@ -106,6 +107,10 @@ async def start_tracer(
         column gets null for that sample; half the interval by default.
     :param profile: add the columns of every function decorated with
         :func:`profiler` so far.
+    :param secret: the shared secret of a mnemic started with
+        ``--secret-file``, to sign every datagram with (HMAC-SHA256). By
+        default the ``DOLON_SECRET`` environment variable, and no signing
+        when that is unset too.
     :raise ConfigurationError: at once, for an invalid argument.
     """
     verbose, callables = _split_verbose(diagnostics, verbose)
@@ -118,6 +123,7 @@ async def start_tracer(
         verbose=verbose,
         time_limit=time_limit,
         profile=profile,
+        secret=secret,
     )
     await tracer.run()
 
@@ -131,6 +137,7 @@ def start_thread_tracer(
     verbose: bool = False,
     time_limit: float | None = None,
     profile: bool = True,
+    secret: str | bytes | None = None,
 ) -> ThreadTracer:
     """
     Start a tracer in a daemon thread with its own event loop, for programs
@@ -151,6 +158,7 @@ def start_thread_tracer(
         verbose=verbose,
         time_limit=time_limit,
         profile=profile,
+        secret=secret,
     )
     handle = ThreadTracer(tracer)
     handle.start()
