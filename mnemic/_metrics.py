@@ -27,13 +27,21 @@ class Metrics:
         self.flush_seconds_total = 0.0
         self.last_flush_seconds = 0.0
         self.db_reconnects = 0
-        self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        # By name: the Prometheus type, the help text and the reading callable.
+        self._gauges: dict[str, tuple[str, str, Callable[[], float]]] = {}
 
     def add_gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         """
         Register a gauge whose value is read when the metrics are rendered.
         """
-        self._gauges[name] = (help_text, read)
+        self._gauges[name] = ("gauge", help_text, read)
+
+    def add_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """
+        Register a counter kept elsewhere (by the kernel, for example), read
+        when the metrics are rendered. ``name`` should end in ``_total``.
+        """
+        self._gauges[name] = ("counter", help_text, read)
 
     def record_flush(self, rows: int, seconds: float) -> None:
         """
@@ -80,8 +88,8 @@ class Metrics:
         emit("mnemic_db_reconnects_total", "counter",
              "Reconnections to PostgreSQL after a lost connection.",
              [f"mnemic_db_reconnects_total {self.db_reconnects}"])
-        for name, (help_text, read) in sorted(self._gauges.items()):
-            emit(name, "gauge", help_text, [f"{name} {_format_value(read())}"])
+        for name, (kind, help_text, read) in sorted(self._gauges.items()):
+            emit(name, kind, help_text, [f"{name} {_format_value(read())}"])
         return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from ._schema import create_schema
 from ._signing import SignedDecoder
 from ._store import Store
 from ._udp import listen_udp
+from ._udpstats import watch_udp_socket
 from ._web import WebApp
 from ._writer import Writer
 
@@ -97,6 +98,7 @@ class MnemicService(Service):
                 self._reactor, settings.udp_port, protocol, settings.interface,
                 settings.udp_receive_buffer, reuse_port=settings.reuse_port,
             )
+            watch_udp_socket(self.metrics, self.udp_port)
             self.log.info("Listening for samples on UDP {address}",
                           address=_address(self.udp_port))
         if settings.web or settings.retention_days:
