@@ -248,9 +248,7 @@ class _Run:
     async def trace(self) -> None:
         loop = asyncio.get_running_loop()
         for source in self._sources:
-            prime = getattr(source.diagnostic, "dolon_prime", None)
-            if callable(prime):
-                prime()
+            self._prime(source)
         _log.info(
             "Tracer %r started run %s, sending to %s:%d every %g s",
             self._tracer.name,
@@ -280,6 +278,24 @@ class _Run:
                     self._tracer.name,
                     exc_info=error,
                 )
+
+    def _prime(self, source: Source) -> None:
+        prime = getattr(source.diagnostic, "dolon_prime", None)
+        if not callable(prime):
+            return
+        try:
+            prime()
+        # A diagnostic may raise anything; its first sample measures from
+        # its previous window instead.
+        except Exception as error:  # noqa: BLE001
+            self._log.error(
+                ("raised", source.label),
+                "Diagnostic %r raised %s in dolon_prime; its first value "
+                "may cover more than one interval",
+                source.label,
+                type(error).__name__,
+                exc_info=error,
+            )
 
     def _maintain(self, now: float) -> None:
         if self._resolve_task is None and now >= self._resolve_at:
