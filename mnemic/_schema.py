@@ -9,6 +9,8 @@ from typing import Any
 from twisted.internet.defer import inlineCallbacks
 from twisted.logger import Logger
 
+from ._summary import SCHEMA_STATEMENTS as _SUMMARY_STATEMENTS
+
 SCHEMA_VERSION = 1
 
 # Any fixed number, shared by every mnemic process: two processes that start at
@@ -55,7 +57,7 @@ _CREATE_STATEMENTS = (
     CREATE UNIQUE INDEX IF NOT EXISTS samples_run_seq_idx
         ON samples (run_id, seq) WHERE seq IS NOT NULL
     """,
-)
+) + _SUMMARY_STATEMENTS
 
 log = Logger()
 

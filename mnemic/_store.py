@@ -4,6 +4,7 @@ Read queries behind the web app and its JSON API.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,11 +12,17 @@ from typing import Any, Optional
 
 from twisted.internet.defer import inlineCallbacks
 
+from . import _summary
+
 _RUN_FIELDS = """
     id, name, columns, started, last_seen, samples,
     CASE WHEN max_seq >= 0 THEN greatest(max_seq + 1 - samples, 0) ELSE 0 END,
-    host, pid
+    host, pid, first_sample
 """
+
+# Summary bucket numbers beyond any real sample, for a range with an open end.
+_FAR_BUCKET_BEFORE = -(2**62)
+_FAR_BUCKET_AFTER = 2**62
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Run:
     lost: int
     host: Optional[str]
     pid: Optional[int]
+    first_sample: Optional[datetime] = None
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,57 @@ class Series:
     values: list[list[Optional[float]]]
 
 
+@dataclass(frozen=True)
+class Correlations:
+    """
+    The correlation of every pair of a run's columns.
+
+    ``matrix[i][j]`` is None where it is undefined: a column without at least
+    two values, or a constant one. ``samples`` is how many samples were read
+    out of ``total`` in the range, fewer when ``sampled`` is true.
+    """
+
+    columns: list[str]
+    matrix: list[list[Optional[float]]]
+    samples: int
+    total: int
+    sampled: bool
+
+
+def correlation_sample_limit(pairs: int) -> int:
+    """
+    Return how many samples a correlation of ``pairs`` column pairs reads at
+    most, so that it evaluates about two million ``corr`` steps.
+    """
+    return max(2000, min(200_000, 2_000_000 // max(pairs, 1)))
+
+
 def _run(row: tuple[Any, ...]) -> Run:
     return Run(uuid.UUID(str(row[0])), row[1], list(row[2]), row[3], row[4],
-               int(row[5]), int(row[6]), row[7], row[8])
+               int(row[5]), int(row[6]), row[7], row[8], row[9])
+
+
+class _RangeQuery:
+    """
+    The SQL condition that selects a run's samples in a time range.
+    """
+
+    def __init__(self, run: Run, start: Optional[float], end: Optional[float],
+                 exclusive: bool = False) -> None:
+        self.run = run
+        self.start = start
+        self.end = end
+        self.exclusive = exclusive
+        conditions = ["run_id = %s"]
+        arguments: list[Any] = [str(run.id)]
+        if start is not None:
+            conditions.append(f"t {'>' if exclusive else '>='} to_timestamp(%s)")
+            arguments.append(start)
+        if end is not None:
+            conditions.append("t <= to_timestamp(%s)")
+            arguments.append(end)
+        self.where = " AND ".join(conditions)
+        self.arguments = tuple(arguments)
 
 
 class Store:
@@ -83,46 +139,164 @@ class Store:
 
     @inlineCallbacks
     def series(self, run: Run, points: int, start: Optional[float] = None,
-               end: Optional[float] = None) -> Any:
+               end: Optional[float] = None, since: Optional[float] = None) -> Any:
         """
-        Return the run's samples between ``start`` and ``end`` (Unix seconds).
+        Return the run's samples between ``start`` and ``end`` (Unix seconds,
+        both included), or after ``since`` (excluded), reduced to at most
+        ``points`` points per column.
 
-        When there are more than ``points`` samples in the range, they are
-        grouped into ``points // 2`` equal time buckets, and each bucket gives
-        two points: the minimum and the maximum of every column, so spikes
-        stay visible.
+        When there are more samples in the range than ``points``, the range is
+        cut into equal time buckets. Each bucket gives two points, so that
+        spikes stay visible: the minimum of every column at the bucket's first
+        sample time, and the maximum at its last. A long range is
+        reduced from the run's summary (see `mnemic._summary`), and a short one
+        from its samples.
         """
-        where = "run_id = %s AND t >= to_timestamp(%s) AND t <= to_timestamp(%s)"
-        arguments = (str(run.id), start if start is not None else 0.0,
-                     end if end is not None else 1e11)
+        query = _RangeQuery(run, start if since is None else since, end,
+                            exclusive=since is not None)
+        if run.samples <= points:
+            return (yield self._raw_series(query))
+        summarized = self._summary_plan(query, points)
+        if summarized is not None:
+            series = yield self._summary_series(query, points, *summarized)
+            if series is not None:
+                return series
         bounds = yield self._pool.runQuery(
-            "SELECT count(*), extract(epoch FROM min(t))::float8,"
-            f" extract(epoch FROM max(t))::float8 FROM samples WHERE {where}",
-            arguments,
+            "SELECT count(*), date_part('epoch', min(t)), date_part('epoch', max(t))"
+            f" FROM samples WHERE {query.where}",
+            query.arguments,
         )
         count, low, high = bounds[0]
         if count <= points:
-            rows = yield self._pool.runQuery(
-                "SELECT extract(epoch FROM t)::float8, vals FROM samples"
-                f" WHERE {where} ORDER BY t, seq",
-                arguments,
-            )
-            return _series_from_rows(run.columns, rows)
-        buckets = max(points // 2, 1)
+            return (yield self._raw_series(query))
+        mins, maxs = _summary.aggregate_lists(len(run.columns), "vals", "vals")
         rows = yield self._pool.runQuery(
-            f"""
-            SELECT b, u.i, min(u.v), max(u.v), min(s.e), max(s.e)
-            FROM (
-                SELECT width_bucket(extract(epoch FROM t)::float8, %s, %s, %s) AS b,
-                       extract(epoch FROM t)::float8 AS e, vals
-                FROM samples
-                WHERE {where}
-            ) AS s, unnest(s.vals) WITH ORDINALITY AS u(v, i)
-            GROUP BY b, u.i ORDER BY b, u.i
-            """,
-            (low, high + 1e-3, buckets) + arguments,
+            "SELECT width_bucket(date_part('epoch', t), %s, %s, %s) AS b,"
+            " date_part('epoch', min(t)), date_part('epoch', max(t)), count(*),"
+            f" {mins}, {maxs} FROM samples WHERE {query.where}"
+            " GROUP BY b ORDER BY b",
+            (low, high + 1e-3, max(points // 2, 1)) + query.arguments,
         )
         return _series_from_buckets(run.columns, rows)
+
+    @inlineCallbacks
+    def _raw_series(self, query: _RangeQuery) -> Any:
+        rows = yield self._pool.runQuery(
+            "SELECT date_part('epoch', t), vals FROM samples"
+            f" WHERE {query.where} ORDER BY t, seq",
+            query.arguments,
+        )
+        return _series_from_rows(query.run.columns, rows)
+
+    def _summary_plan(self, query: _RangeQuery,
+                      points: int) -> Optional[tuple[int, int]]:
+        # Return the summary width and the number of its buckets per output
+        # bucket, or None when the range is better reduced from the samples:
+        # when it contains few samples by the run's average rate, or when
+        # output buckets would be narrower than four of the finest summary
+        # buckets.
+        run = query.run
+        if points < 4 or run.first_sample is None or run.last_seen is None:
+            return None
+        first = run.first_sample.timestamp()
+        last = run.last_seen.timestamp()
+        low = first if query.start is None else max(query.start, first)
+        high = last if query.end is None else min(query.end, last)
+        if high <= low or last <= first:
+            return None
+        if run.samples * (high - low) / (last - first) <= 4 * points:
+            return None
+        # At most points // 2 - 1 output buckets of at least this length
+        # cover the range, and each gives two points.
+        bucket_seconds = (high - low) / (points // 2 - 1)
+        width = _summary.pick_width(bucket_seconds)
+        if width is None:
+            return None
+        return width, math.ceil(bucket_seconds / width)
+
+    @inlineCallbacks
+    def _summary_series(self, query: _RangeQuery, points: int, width: int,
+                        group: int) -> Any:
+        # Return None when the range contains no more than ``points`` samples,
+        # which are then returned unreduced.
+        yield _summary.refresh(self._pool, query.run.id)
+        start, end = query.start, query.end
+        first = _FAR_BUCKET_BEFORE if start is None else math.ceil(start / width)
+        last = _FAR_BUCKET_AFTER if end is None else math.floor(end / width) - 1
+        arguments = {
+            "run": str(query.run.id), "width": width, "group": group,
+            "first": first, "last": last,
+            "start": -math.inf if start is None else start,
+            "first_start": -math.inf if start is None else first * width,
+            "last_end": math.inf if end is None else (last + 1) * width,
+            "end": math.inf if end is None else end,
+        }
+        operator = ">" if query.exclusive else ">="
+        rows = yield self._pool.runQuery(
+            _summary.bucket_query(len(query.run.columns), operator), arguments
+        )
+        if sum(row[3] for row in rows) <= points:
+            return None
+        return _series_from_buckets(query.run.columns, rows)
+
+    @inlineCallbacks
+    def correlations(self, run: Run, start: Optional[float] = None,
+                     end: Optional[float] = None) -> Any:
+        """
+        Return the Pearson correlation of every pair of the run's columns
+        between ``start`` and ``end``, computed by PostgreSQL's ``corr``.
+
+        Each pair uses the samples where both columns have a value. A range
+        with more samples than `correlation_sample_limit` allows is thinned
+        to an evenly spaced subset by sequence number (rows of the earlier
+        protocol, which carry none, at random).
+        """
+        query = _RangeQuery(run, start, end)
+        columns = len(run.columns)
+        indexes = range(1, columns + 1)
+        pairs = [(i, j) for i in indexes for j in indexes if i < j]
+        limit = correlation_sample_limit(len(pairs))
+        if start is None and end is None:
+            count = run.samples
+        else:
+            counted = yield self._pool.runQuery(
+                f"SELECT count(*) FROM samples WHERE {query.where}", query.arguments
+            )
+            count = counted[0][0]
+        step = max(1, math.ceil(count / limit))
+        correlations = ", ".join(f"corr(vals[{i}], vals[{j}])" for i, j in pairs)
+        deviations = ", ".join(f"stddev_samp(vals[{i}])" for i in indexes)
+        rows = yield self._pool.runQuery(
+            f"SELECT count(*), ARRAY[{correlations or 'NULL'}]::float8[],"
+            f" ARRAY[{deviations or 'NULL'}]::float8[]"
+            f" FROM samples WHERE {query.where}"
+            " AND (%s = 1 OR seq %% %s = 0 OR (seq IS NULL AND random() * %s < 1))",
+            query.arguments + (step, step, step),
+        )
+        used, values, spreads = rows[0]
+        matrix: list[list[Optional[float]]] = [[None] * columns for _ in indexes]
+        for (i, j), value in zip(pairs, values or []):
+            matrix[i - 1][j - 1] = matrix[j - 1][i - 1] = value
+        for i, spread in enumerate((spreads or [])[:columns]):
+            # corr is undefined for a constant column, even with itself.
+            matrix[i][i] = 1.0 if spread else None
+        return Correlations(run.columns, matrix, used, count, step > 1)
+
+    @inlineCallbacks
+    def delete_run(self, run_id: uuid.UUID) -> Any:
+        """
+        Delete a run with its samples and summary, and return whether it
+        existed.
+
+        A run that is still sending starts again with the samples and
+        announcements that arrive after this.
+        """
+        rows = yield self._pool.runQuery(
+            "WITH gone AS (DELETE FROM samples WHERE run_id = %s)"
+            " DELETE FROM runs WHERE id = %s RETURNING id",
+            (str(run_id), str(run_id)),
+        )
+        return bool(rows)
 
     @inlineCallbacks
     def sample_pages(self, run: Run, page_rows: int = 10000) -> Any:
@@ -154,24 +328,16 @@ def _series_from_rows(columns: list[str], rows: list[Any]) -> Series:
 
 
 def _series_from_buckets(columns: list[str], rows: list[Any]) -> Series:
+    # Each row is (bucket, first time, last time, count, minima, maxima).
     width = len(columns)
-    by_bucket: dict[int, dict[str, Any]] = {}
-    for bucket, index, low, high, first, last in rows:
-        entry = by_bucket.setdefault(
-            bucket, {"first": first, "last": last, "low": [None] * width,
-                     "high": [None] * width})
-        if 1 <= index <= width:
-            entry["low"][index - 1] = low
-            entry["high"][index - 1] = high
     t: list[float] = []
     values: list[list[Optional[float]]] = [[] for _ in columns]
-    for bucket in sorted(by_bucket):
-        entry = by_bucket[bucket]
-        t.append(entry["first"])
+    for _, first, last, _, lows, highs in rows:
+        t.append(first)
         for i in range(width):
-            values[i].append(entry["low"][i])
-        if entry["last"] > entry["first"]:
-            t.append(entry["last"])
+            values[i].append(lows[i] if i < len(lows) else None)
+        if last > first:
+            t.append(last)
             for i in range(width):
-                values[i].append(entry["high"][i])
+                values[i].append(highs[i] if i < len(highs) else None)
     return Series(columns, t, values)

@@ -5,12 +5,15 @@ The Klein web app: the page, its static files, the JSON API and /metrics.
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
 import os
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import jinja2
 import uplot
@@ -19,6 +22,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.static import File
+from werkzeug.exceptions import HTTPException
 
 from ._metrics import Metrics
 from ._store import Run, Store
@@ -27,6 +31,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 STATIC_DIR = os.path.join(_HERE, "static")
 UPLOT_DIR = os.path.join(os.path.dirname(os.path.abspath(uplot.__file__)), "static")
 
+CSRF_HEADER = "X-Mnemic-CSRF"
 DEFAULT_POINTS = 1000
 MAX_POINTS = 100_000
 
@@ -55,6 +60,15 @@ class BadRequest(APIError):
     status = 400
 
 
+class Forbidden(APIError):
+    """
+    A state-changing request came from another site or without the page's
+    token.
+    """
+
+    status = 403
+
+
 def _iso(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat() if value is not None else None
 
@@ -66,6 +80,7 @@ def _run_summary(run: Run) -> dict[str, Any]:
         "last_seen": _iso(run.last_seen),
         "samples": run.samples,
         "columns": run.columns,
+        "first_sample": _iso(run.first_sample),
     }
 
 
@@ -109,6 +124,9 @@ class WebApp:
         self._metrics = metrics
         # Shown in the page's example dolon call when there are no tracers.
         self._udp_port = udp_port
+        # Rendered into the page, and required in the CSRF_HEADER of every
+        # request that changes data. Pages from another origin cannot read it.
+        self.csrf_token = secrets.token_urlsafe(32)
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
             autoescape=True,
@@ -126,6 +144,16 @@ class WebApp:
         request.setResponseCode(error.status)
         request.setHeader("Content-Type", "application/json")
         return json.dumps({"error": str(error)})
+
+    @app.handle_errors(HTTPException)
+    def _routing_error(self, request: IRequest, failure: Any) -> str:
+        # No route for the path, or not for its method.
+        error = failure.value
+        request.setResponseCode(error.code)
+        request.setHeader("Content-Type", "application/json")
+        if error.code == 405:
+            request.setHeader("Allow", ", ".join(error.valid_methods or []))
+        return json.dumps({"error": error.description})
 
     @app.handle_errors(Exception)
     def _unexpected_error(self, request: IRequest, failure: Any) -> str:
@@ -155,11 +183,22 @@ class WebApp:
             request.setResponseCode(404)
         return self._page(request, run_id)
 
-    def _page(self, request: IRequest, run_id: Optional[str]) -> str:
+    def _page(self, request: IRequest, run_id: Optional[str],
+              compare: Optional[str] = None) -> str:
         request.setHeader("Content-Type", "text/html; charset=utf-8")
         return self._templates.get_template("index.html").render(
-            run_id=run_id, udp_port=self._udp_port
+            run_id=run_id, udp_port=self._udp_port, csrf_token=self.csrf_token,
+            compare=compare,
         )
+
+    @app.route("/compare", methods=["GET"])
+    def compare_page(self, request: IRequest) -> str:
+        """
+        Render the page comparing the runs listed in ``runs``, separated by
+        commas.
+        """
+        raw = request.args.get(b"runs", [b""])[0].decode("utf-8", "replace")
+        return self._page(request, None, compare=raw)
 
     @app.route("/static/uplot/", branch=True)
     def uplot_files(self, request: IRequest) -> File:
@@ -226,6 +265,10 @@ class WebApp:
     def run_samples(self, request: IRequest, run_id: str) -> Any:
         """
         Return a run's samples as arrays, reduced to at most ``points`` each.
+
+        ``start`` and ``end`` (Unix seconds, both included) select a time
+        range. ``since`` (excluded) selects the samples after it, for a page
+        that appends new samples to what it has.
         """
         points = _number_argument(request, "points")
         if points is None:
@@ -234,10 +277,59 @@ class WebApp:
             raise BadRequest(f"points must be between 2 and {MAX_POINTS}")
         start = _number_argument(request, "start")
         end = _number_argument(request, "end")
+        since = _number_argument(request, "since")
+        if since is not None and start is not None:
+            raise BadRequest("since and start cannot be combined; use one of them")
         run = yield self._find_run(run_id)
-        series = yield self._store.series(run, int(points), start, end)
+        series = yield self._store.series(run, int(points), start, end, since)
         return _json(request, {"columns": series.columns, "t": series.t,
                                "values": series.values})
+
+    @app.route("/api/runs/<run_id>/correlations", methods=["GET"])
+    @inlineCallbacks
+    def run_correlations(self, request: IRequest, run_id: str) -> Any:
+        """
+        Return the correlation matrix of a run's columns, optionally between
+        ``start`` and ``end``.
+        """
+        start = _number_argument(request, "start")
+        end = _number_argument(request, "end")
+        run = yield self._find_run(run_id)
+        result = yield self._store.correlations(run, start, end)
+        return _json(request, {
+            "columns": result.columns, "matrix": result.matrix,
+            "samples": result.samples, "total": result.total,
+            "sampled": result.sampled,
+        })
+
+    @app.route("/api/runs/<run_id>/delete", methods=["POST"])
+    @inlineCallbacks
+    def delete_run(self, request: IRequest, run_id: str) -> Any:
+        """
+        Delete a run with all of its samples.
+
+        The request must carry the page's token in ``X-Mnemic-CSRF``, and
+        must not come from another origin by its Origin or Sec-Fetch-Site
+        header.
+        """
+        self._check_same_origin(request)
+        deleted = yield self._store.delete_run(_parse_run_id(run_id))
+        if not deleted:
+            raise NotFound("no run with this id")
+        self.log.info("Deleted run {run_id}", run_id=run_id)
+        return _json(request, {"deleted": run_id})
+
+    def _check_same_origin(self, request: IRequest) -> None:
+        token = request.getHeader(CSRF_HEADER) or ""
+        if not hmac.compare_digest(token.encode(), self.csrf_token.encode()):
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header; reload the page")
+        fetch_site = request.getHeader("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site != "same-origin":
+            raise Forbidden("cross-site request rejected")
+        origin = request.getHeader("Origin")
+        host = request.getHeader("Host")
+        if origin is not None and (host is None or urlsplit(origin).netloc != host):
+            raise Forbidden("cross-origin request rejected")
 
     @app.route("/api/runs/<run_id>/csv", methods=["GET"])
     @inlineCallbacks
