@@ -17,6 +17,7 @@ import psutil
 
 from dolon import _diagnostics, trace_client
 from dolon._columns import column_name
+from tests.test_dolon_trace_client import Receiver
 
 
 def spin(seconds: float) -> None:
@@ -26,6 +27,14 @@ def spin(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
+
+
+def spin_until(stop: threading.Event) -> None:
+    """
+    Keep one CPU core busy until ``stop`` is set.
+    """
+    while not stop.is_set():
+        spin(0.01)
 
 
 class MemAllocationTests(unittest.TestCase):
@@ -146,6 +155,48 @@ class CpuTests(unittest.TestCase):
         second = trace_client.process_cpu_percent()
 
         self.assertEqual(first, second)
+
+
+class FirstSampleTests(unittest.IsolatedAsyncioTestCase):
+    """
+    Tests that the first sample of a tracer carries meaningful CPU figures.
+    """
+
+    async def test_first_cpu_sample_of_busy_process(self) -> None:
+        """
+        While a thread keeps a core busy, the first sample of a new tracer
+        shows it in process_cpu_percent and cpu_percent, where an unprimed
+        psutil cpu_percent() would report 0.0.
+        """
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        stop = threading.Event()
+        busy = threading.Thread(target=spin_until, args=(stop,))
+        busy.start()
+        self.addCleanup(busy.join)
+        self.addCleanup(stop.set)
+
+        task = asyncio.ensure_future(
+            trace_client.start_tracer(
+                "cpu",
+                0.3,
+                "127.0.0.1",
+                receiver.port,
+                trace_client.process_cpu_percent,
+                trace_client.cpu_percent,
+                profile=False,
+            )
+        )
+        try:
+            [first] = await receiver.receive_samples(1)
+        finally:
+            task.cancel()
+            await asyncio.wait({task})
+
+        process_cpu, machine_cpu = first["values"]
+        self.assertEqual(first["seq"], 0)
+        self.assertGreater(process_cpu, 30.0)
+        self.assertGreater(machine_cpu, 100 / (psutil.cpu_count() or 1) / 4)
 
 
 class MemoryTests(unittest.TestCase):

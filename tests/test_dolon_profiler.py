@@ -314,6 +314,41 @@ class AsyncProfilerTests(ProfilerTestCase):
         self.assertEqual(row["errors"], 0)
         self.assertEqual(row["active"], 0)
 
+    async def test_async_methods(self) -> None:
+        """
+        Asynchronous instance methods and class methods can be decorated,
+        receive their instance or class, and are named by their qualified
+        names.
+        """
+
+        class Client:
+            base = 10
+
+            def __init__(self, offset: int) -> None:
+                self.offset = offset
+
+            @trace_client.profiler
+            async def fetch(self, value: int) -> int:
+                await asyncio.sleep(0)
+                return value + self.offset
+
+            @trace_client.profiler
+            @classmethod
+            async def scale(cls, value: int) -> int:
+                await asyncio.sleep(0)
+                return cls.base * value
+
+        client = Client(5)
+
+        self.assertEqual(await client.fetch(1), 6)
+        self.assertEqual(await Client.scale(2), 20)
+        for method in ("fetch", "scale"):
+            with self.subTest(method=method):
+                stats = self.stats(f"{Client.__qualname__}.{method}")
+                self.assertEqual(stats.hits, 1)
+                self.assertEqual(stats.completed, 1)
+        self.assertTrue(inspect.iscoroutinefunction(Client.fetch))
+
     async def test_async_exception_passes_through(self) -> None:
         """
         An exception raised by a decorated coroutine reaches the awaiting

@@ -4,7 +4,9 @@ Tests for dolon.trace_client.start_thread_tracer.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -111,3 +113,50 @@ class ThreadTracerTests(unittest.TestCase):
             )
 
         self.assertEqual(threading.active_count(), threads_before)
+
+    def test_failures_keep_thread_running(self) -> None:
+        """
+        A thread tracer whose diagnostics raise and hang, sending to a port
+        where nothing listens, keeps running, and stop() still ends it.
+        """
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+
+        def failing() -> float:
+            raise RuntimeError("diagnostic failed on purpose")
+
+        async def hanging() -> float:
+            await asyncio.sleep(3600)
+            return 1.0
+
+        with self.assertLogs("dolon", logging.WARNING) as logs:
+            handle = trace_client.start_thread_tracer(
+                "troubled", 0.05, "127.0.0.1", port, failing, hanging, time_limit=0.01
+            )
+            time.sleep(0.5)
+            running = handle.running
+            stopped = handle.stop(timeout=5.0)
+
+        self.assertTrue(running)
+        self.assertTrue(stopped)
+        output = "\n".join(logs.output)
+        self.assertIn("'failing' raised RuntimeError", output)
+        self.assertIn("'hanging' timed out", output)
+        self.assertIn("nothing is listening", output)
+
+    def test_stop_twice(self) -> None:
+        """
+        A second stop() of a stopped tracer returns True at once.
+        """
+        handle = trace_client.start_thread_tracer(
+            "twice", 0.05, "127.0.0.1", self.port, constant
+        )
+        self.receive()
+
+        first = handle.stop()
+        second = handle.stop(timeout=0.0)
+
+        self.assertTrue(first)
+        self.assertTrue(second)

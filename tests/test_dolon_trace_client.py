@@ -373,9 +373,11 @@ class LifecycleTests(TracerTestCase):
 
     async def test_async_with_stops_on_exit(self) -> None:
         """
-        A tracer used with async with sends inside the block and stops at its
-        end.
+        A tracer used with async with sends inside the block, and at its end
+        stops sending and closes its socket.
         """
+        process = psutil.Process()
+        fds_before = process.num_fds()
         tracer = trace_client.Tracer(
             "scoped", INTERVAL, "127.0.0.1", self.receiver.port, constant
         )
@@ -386,6 +388,7 @@ class LifecycleTests(TracerTestCase):
 
         self.assertEqual(samples[0]["run"], tracer.run_id)
         self.assertEqual(self.receiver.pending(), 0)
+        self.assertEqual(process.num_fds(), fds_before)
 
     async def test_two_tracers(self) -> None:
         """
