@@ -93,43 +93,50 @@ def run_sender(port: int, datagrams: list[bytes], rate: Optional[float]) -> floa
 
 
 def bare_receiver(port_out: Any, decode: bool, stop_after: float, count_out: Any,
-                  ready: Any) -> None:
+                  seconds_out: Any, ready: Any) -> None:
     """
     Count datagrams received (and decoded, if ``decode``) until ``stop_after``
-    seconds pass without one.
+    seconds pass without one; report the count and the seconds from the
+    first datagram to the last.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+    # SO_RCVBUFFORCE (33 on Linux), the same buffer mnemic asks for.
+    sock.setsockopt(socket.SOL_SOCKET, 33, 32 * 1024 * 1024)
     sock.bind(("127.0.0.1", 0))
     port_out.value = sock.getsockname()[1]
-    sock.settimeout(stop_after)
     ready.set()
-    count = 0
+    data, _ = sock.recvfrom(65536)
+    first = last = time.perf_counter()
+    count = 1
+    sock.settimeout(stop_after)
     try:
         while True:
             data, _ = sock.recvfrom(65536)
             if decode:
                 json.loads(data)
             count += 1
+            last = time.perf_counter()
     except socket.timeout:
         pass
     count_out.value = count
+    seconds_out.value = last - first
 
 
 def measure_bare(decode: bool, datagrams: list[bytes]) -> tuple[int, float]:
     """
-    Flood a bare receiver and return (received, sender seconds).
+    Flood a bare receiver and return (received, its receiving seconds).
     """
     port = multiprocessing.Value("i", 0)
     count = multiprocessing.Value("q", 0)
+    seconds = multiprocessing.Value("d", 0.0)
     ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=bare_receiver,
-                                       args=(port, decode, 1.0, count, ready))
+    receiver = multiprocessing.Process(
+        target=bare_receiver, args=(port, decode, 1.0, count, seconds, ready))
     receiver.start()
     ready.wait()
-    elapsed = run_sender(port.value, datagrams, None)
+    run_sender(port.value, datagrams, None)
     receiver.join()
-    return int(count.value), elapsed
+    return int(count.value), float(seconds.value)
 
 
 class MemoryWatch(threading.Thread):
@@ -165,22 +172,22 @@ def stored_rows(dsn: str, run_id: str) -> int:
         connection.close()
 
 
-def wait_settled(dsn: str, run_id: str, expected: int, timeout: float = 60) -> int:
+def wait_settled(dsn: str, run_id: str, expected: int,
+                 timeout: float = 120) -> tuple[int, float]:
     """
-    Wait until the stored count reaches ``expected`` or stops growing.
+    Wait until the stored count reaches ``expected`` or stops growing for
+    3 s; return the count and the time.perf_counter() when it last grew.
     """
     deadline = time.monotonic() + timeout
-    last, stable_since = -1, time.monotonic()
+    last, last_growth = -1, time.perf_counter()
     while time.monotonic() < deadline:
         count = stored_rows(dsn, run_id)
-        if count >= expected:
-            return count
         if count != last:
-            last, stable_since = count, time.monotonic()
-        elif time.monotonic() - stable_since > 3:
-            return count
-        time.sleep(0.2)
-    return last
+            last, last_growth = count, time.perf_counter()
+        if count >= expected or time.perf_counter() - last_growth > 3:
+            break
+        time.sleep(0.05)
+    return last, last_growth
 
 
 def measure_mnemic(service: TwistdProcess, dsn: str, rate: Optional[float],
@@ -190,12 +197,12 @@ def measure_mnemic(service: TwistdProcess, dsn: str, rate: Optional[float],
     """
     run_id = str(uuid.uuid4())
     datagrams = encode_samples(run_id, count)
-    before_write = time.perf_counter()
+    started = time.perf_counter()
     elapsed = run_sender(service.udp_port, datagrams, rate)
-    stored = wait_settled(dsn, run_id, count)
-    total = time.perf_counter() - before_write
+    stored, finished = wait_settled(dsn, run_id, count)
     return {"rate": rate, "sent": count, "send_seconds": elapsed, "stored": stored,
-            "lost": count - stored, "stored_per_second": stored / total}
+            "lost": count - stored,
+            "stored_per_second": stored / (finished - started)}
 
 
 def main() -> None:
@@ -240,17 +247,17 @@ def main() -> None:
                 )
                 floods.append(flood)
                 print(json.dumps(flood), flush=True)
-            print("median stored/s flooded: %.0f, json.loads loop received/s: %.0f,"
-                  " ratio %.2f" % (
-                      statistics.median(f["stored_per_second"] for f in floods),
-                      statistics.median(f["json_per_second"] for f in floods),
-                      statistics.median(f["ratio"] for f in floods)))
+            stored = statistics.median(f["stored_per_second"] for f in floods)
+            decoded = statistics.median(f["json_per_second"] for f in floods)
+            ratio = statistics.median(f["ratio"] for f in floods)
+            print(f"median stored/s flooded: {stored:.0f}, json.loads loop"
+                  f" received/s: {decoded:.0f}, ratio {ratio:.2f}")
     finally:
         watch.stop()
         service.stop(signal.SIGTERM)
         database.stop()
         shutil.rmtree(directory, ignore_errors=True)
-    print("mnemic peak RSS: %.1f MiB" % (watch.peak / 2**20))
+    print(f"mnemic peak RSS: {watch.peak / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ class Settings:
     flush_interval: float = 0.2
     buffer_rows: int = 1_000_000
     shutdown_timeout: float = 30.0
-    udp_receive_buffer: int = 8 * 1024 * 1024
+    udp_receive_buffer: int = 32 * 1024 * 1024
     web: bool = True
     udp: bool = True
     reuse_port: bool = False

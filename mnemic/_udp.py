@@ -5,6 +5,7 @@ Open the UDP socket for samples, with options ``listenUDP`` cannot set.
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 from twisted.internet.interfaces import IListeningPort
@@ -56,10 +57,17 @@ def listen_udp(
     return listening
 
 
+# Python's socket module does not export SO_RCVBUFFORCE; 33 is its value in
+# Linux's <asm-generic/socket.h>.
+_SO_RCVBUFFORCE = getattr(
+    socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None
+)
+
+
 def _set_receive_buffer(sock: socket.socket, size: int) -> None:
     # SO_RCVBUFFORCE passes net.core.rmem_max, but only for privileged
     # processes; others fall back to SO_RCVBUF, which the kernel caps.
-    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
         if option is None:
             continue
         try:
