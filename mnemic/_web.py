@@ -167,7 +167,7 @@ class WebApp:
         """
         Render the page with no run selected.
         """
-        return self._page(request, None)
+        return self._page(request)
 
     @app.route("/runs/<run_id>", methods=["GET"])
     def run_page(self, request: IRequest, run_id: str) -> str:
@@ -178,18 +178,10 @@ class WebApp:
         the same not-found message as for an unknown run.
         """
         try:
-            run_id = str(uuid.UUID(run_id))
+            uuid.UUID(run_id)
         except ValueError:
             request.setResponseCode(404)
-        return self._page(request, run_id)
-
-    def _page(self, request: IRequest, run_id: Optional[str],
-              compare: Optional[str] = None) -> str:
-        request.setHeader("Content-Type", "text/html; charset=utf-8")
-        return self._templates.get_template("index.html").render(
-            run_id=run_id, udp_port=self._udp_port, csrf_token=self.csrf_token,
-            compare=compare,
-        )
+        return self._page(request)
 
     @app.route("/compare", methods=["GET"])
     def compare_page(self, request: IRequest) -> str:
@@ -197,8 +189,14 @@ class WebApp:
         Render the page comparing the runs listed in ``runs``, separated by
         commas.
         """
-        raw = request.args.get(b"runs", [b""])[0].decode("utf-8", "replace")
-        return self._page(request, None, compare=raw)
+        return self._page(request)
+
+    def _page(self, request: IRequest) -> str:
+        # The script reads the run or runs to show from the address.
+        request.setHeader("Content-Type", "text/html; charset=utf-8")
+        return self._templates.get_template("index.html").render(
+            udp_port=self._udp_port, csrf_token=self.csrf_token
+        )
 
     @app.route("/static/uplot/", branch=True)
     def uplot_files(self, request: IRequest) -> File:
