@@ -1,0 +1,1 @@
+dolon's `start_tracer(name, frequency, host, port, *diagnostics)` samples built-in diagnostics such as `mem_allocation`, `active_tasks` and `cpu_percent`, or any callable of your own, and sends each sample to mnemic.

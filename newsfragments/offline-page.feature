@@ -1,0 +1,1 @@
+The web page works without internet access, because mnemic serves the chart library (uPlot) itself.

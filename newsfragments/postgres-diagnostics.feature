@@ -1,0 +1,1 @@
+`PostgresDiagnostics` adds columns with the live and dead rows and the sessions of a PostgreSQL database (it needs asyncpg).

@@ -1,0 +1,1 @@
+`Speedometer` reports how fast a counter grows, in units per second.
