@@ -9,6 +9,7 @@ bound new rows are dropped and counted.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import deque
 from typing import Any, Callable, Optional
@@ -64,9 +65,22 @@ _DATA_ERRORS = (
 )
 
 
-def _array_literal(values: tuple[Optional[float], ...]) -> str:
-    # repr() of a finite float is a literal PostgreSQL's float8 input accepts.
-    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+# Encodes a whole batch in one C call. JSON's numbers and its null are also
+# valid elements of PostgreSQL array literals, where NULL is case-insensitive.
+_encode_json = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+# Text of run ids, because str(UUID) costs more than the rest of a row's
+# encoding, and a batch holds few distinct runs.
+_run_id_texts: dict[uuid.UUID, str] = {}
+
+
+def _run_id_text(run_id: uuid.UUID) -> str:
+    text = _run_id_texts.get(run_id)
+    if text is None:
+        if len(_run_id_texts) >= 10_000:
+            _run_id_texts.clear()
+        text = _run_id_texts[run_id] = str(run_id)
+    return text
 
 
 def _batch_arguments(batch: list[Sample]) -> tuple[str, str, str, str]:
@@ -76,13 +90,16 @@ def _batch_arguments(batch: list[Sample]) -> tuple[str, str, str, str]:
     One text parameter per column is much cheaper for psycopg2 to quote, and
     for PostgreSQL to parse, than a list that psycopg2 turns into an
     ARRAY[...] expression of thousands of elements. Every element is a UUID,
-    a number, NULL or a nested literal of those, so none needs escaping.
+    a number, null or a nested array of those, so none needs escaping.
     """
-    run_ids = ",".join([str(s.run_id) for s in batch])
-    seqs = ",".join(["NULL" if s.seq is None else str(s.seq) for s in batch])
-    times = ",".join([repr(s.t) for s in batch])
-    values = ",".join(['"' + _array_literal(s.values) + '"' for s in batch])
-    return ("{" + run_ids + "}", "{" + seqs + "}", "{" + times + "}",
+    run_ids = ",".join([_run_id_text(s.run_id) for s in batch])
+    seqs = _encode_json([s.seq for s in batch])
+    times = _encode_json([s.t for s in batch])
+    # "[[1.5,null],[2,3]]" becomes {"{1.5,null}","{2,3}"}: a text[] whose
+    # elements are float8[] literals, cast row by row in the insert.
+    values = _encode_json([s.values for s in batch])[1:-1]
+    values = values.replace("[", '"{').replace("]", '}"')
+    return ("{" + run_ids + "}", "{" + seqs[1:-1] + "}", "{" + times[1:-1] + "}",
             "{" + values + "}")
 
 
@@ -127,6 +144,9 @@ class Writer:
         self._connection_waiters: list[Deferred[None]] = []
         metrics.add_gauge("mnemic_queue_rows", "Sample rows waiting to be written.",
                           lambda: float(len(self._samples)))
+        metrics.add_gauge("mnemic_db_connected",
+                          "1 while the writer is connected to PostgreSQL, else 0.",
+                          lambda: float(self._connection is not None))
 
     @property
     def queued(self) -> int:

@@ -24,6 +24,8 @@ class SignalTests(SynchronousTestCase):
         service = TwistdProcess("--postgres", test_dsn(), "--flush-interval", "30",
                                 "--batch-rows", "1000000")
         self.addCleanup(service.kill)
+        # Once connected, the writer flushes only after --flush-interval.
+        wait_until(lambda: service.metric("mnemic_db_connected") == 1)
         sender = Sender(service.udp_port)
         self.addCleanup(sender.close)
         run_id = new_run_id()
