@@ -6,6 +6,7 @@ a running mnemic (see ``tests/_browser.py``).
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from . import _postgres
 from ._browser import XSS_TEXT, BrowserTestCase
@@ -60,12 +61,14 @@ class PageTests(BrowserTestCase):
     def test_drag_zooms_every_chart(self) -> None:
         """
         A drag across one chart zooms every chart of the run to that time
-        range and fetches it at full detail. A double-click zooms back out.
+        range and fetches that range from the server. A double-click zooms
+        back out.
         """
         from playwright.sync_api import expect
 
         name = _postgres.new_name("zoom")
         run_id = self.send_run(name, ["a", "b"], [[i, -i] for i in range(120)])
+        first = self.service.get_json(f"/api/runs/{run_id}/samples")["t"][0]
         self.open_run(name, run_id)
         expect(self.page.locator(".chart canvas")).to_have_count(2)
         requests: list[str] = []
@@ -79,10 +82,20 @@ class PageTests(BrowserTestCase):
         self.assertLess(zoomed, before)
         ranged = [url for url in requests if "/samples?" in url and "start=" in url]
         self.assertEqual(len(ranged), 1, requests)
-        self.assertIn("end=", ranged[0])
+        arguments = parse_qs(urlsplit(ranged[0]).query)
+        start = float(arguments["start"][0]) - first
+        end = float(arguments["end"][0]) - first
+        # The drag covered 10% to 30% of 119 seconds, and the page asks for
+        # 5% of that range more on either side.
+        self.assertGreater(start, 5)
+        self.assertLess(start, 15)
+        self.assertGreater(end, 30)
+        self.assertLess(end, 42)
+        expect(self.page.locator(".zoom-info")).to_contain_text("Zoomed to")
 
         self.page.locator('.chart[data-column="b"] .u-over').dblclick()
         self.assertEqual(self.time_at("b", 0.9), before)
+        expect(self.page.locator(".zoom-info")).to_contain_text("Drag across a chart")
 
     def test_run_url_opens_run(self) -> None:
         """
@@ -164,8 +177,9 @@ class PageTests(BrowserTestCase):
 
     def test_live_run_updates(self) -> None:
         """
-        Samples that arrive while a run is on screen reach its header and
-        tree entry through polling, without a reload.
+        Samples that arrive while a run is on screen reach its header, tree
+        entry and chart without a reload. The page fetches only the samples
+        newer than those it has.
         """
         from playwright.sync_api import expect
 
@@ -174,17 +188,29 @@ class PageTests(BrowserTestCase):
         self.open_run(name, run_id)
         samples = self.fact_value("Samples")
         expect(samples).to_have_text("3")
+        expect(self.page.locator(".chart canvas")).to_have_count(1)
+        requests: list[str] = []
+        self.page.on("request", lambda request: requests.append(request.url))
 
         now = time.time()
-        self.sender.send(
-            *(sample(run_id, seq, [float(seq)], t=now + seq - 6) for seq in range(3, 6))
-        )
-        self.wait_for_samples(run_id, 6)
+        new_samples = [
+            sample(run_id, seq, [seq * 111.0], t=now + seq - 6) for seq in range(3, 8)
+        ]
+        self.sender.send(*new_samples)
+        self.wait_for_samples(run_id, 8)
 
-        expect(samples).to_have_text("6")
+        expect(samples).to_have_text("8")
         link = self.page.locator(f'a[data-run-id="{run_id}"]')
-        expect(link.locator(".run-details")).to_contain_text("6 samples")
+        expect(link.locator(".run-details")).to_contain_text("8 samples")
         expect(self.page.locator(".live-badge")).to_be_visible()
+        chart = self.page.locator('.chart[data-column="v"]')
+        legend_value = chart.locator(".u-legend .u-series").nth(1).locator(".u-value")
+        box = chart.locator(".u-over").bounding_box()
+        assert box is not None
+        self.page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+        expect(legend_value).to_have_text("777")
+        appended = [url for url in requests if "/samples?" in url and "since=" in url]
+        self.assertNotEqual(appended, [])
 
     def test_no_runs_message(self) -> None:
         """
