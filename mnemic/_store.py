@@ -5,6 +5,7 @@ Read queries behind the web app and its JSON API.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -114,6 +115,13 @@ class Store:
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._warmer = _summary.SummaryWarmer(pool, time.monotonic)
+
+    def warm_summaries(self) -> None:
+        """
+        Refresh the summaries of large runs in the background, if due.
+        """
+        self._warmer.poke()
 
     @inlineCallbacks
     def runs(self) -> Any:

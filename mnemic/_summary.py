@@ -5,14 +5,17 @@ all of its samples.
 
 The summaries are built on read: before the web app reduces a run from them,
 it calls `refresh`, which brings the run's summary up to date with its
-samples. A run that is never drawn at full length never gets one, and
-ingest pays nothing for them.
+samples. While a page is open, `SummaryWarmer` also refreshes the summaries
+of large runs in the background. Ingest pays nothing for them.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.logger import Logger
 
 # Bucket widths in seconds, finest first. Each width is a multiple of the one
 # before it, because a coarser level is built from the finer one.
@@ -233,3 +236,67 @@ def bucket_query(column_count: int, lower_operator: str) -> str:
         ) AS parts
         GROUP BY g ORDER BY g
     """
+
+
+# Runs with fewer samples are reduced from their samples fast enough, so
+# `SummaryWarmer` leaves their summaries to be built when first needed.
+WARM_MIN_SAMPLES = 50_000
+
+_STALE_RUNS = """
+SELECT r.id FROM runs AS r
+LEFT JOIN sample_summary_state AS s ON s.run_id = r.id
+WHERE r.name IS NOT NULL AND r.samples >= %s
+  AND (s.samples IS NULL OR s.samples <> r.samples)
+ORDER BY r.last_seen DESC NULLS LAST
+LIMIT %s
+"""
+
+
+class SummaryWarmer:
+    """
+    Refreshes the summaries of large runs in the background while the page
+    is open, so that opening a run of millions of samples does not wait for
+    its summary to be built.
+
+    The web app calls `poke` whenever a page polls the tree. At most every
+    ``interval`` seconds, and never while the previous refresh is running, it
+    refreshes up to ``batch`` large runs whose summary is behind, most
+    recently active first.
+    """
+
+    log = Logger()
+
+    def __init__(self, pool: Any, clock: Callable[[], float], interval: float = 30.0,
+                 batch: int = 5) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._interval = interval
+        self._batch = batch
+        self._last: Optional[float] = None
+        self.running: Optional[Deferred[None]] = None
+
+    def poke(self) -> None:
+        """
+        Start a refresh in the background if one is due.
+        """
+        now = self._clock()
+        if self.running is not None or (
+            self._last is not None and now - self._last < self._interval
+        ):
+            return
+        self._last = now
+        self.running = self._refresh_stale()
+        self.running.addBoth(self._finished)
+
+    def _finished(self, result: Any) -> None:
+        self.running = None
+
+    @inlineCallbacks
+    def _refresh_stale(self) -> Any:
+        try:
+            arguments = (WARM_MIN_SAMPLES, self._batch)
+            rows = yield self._pool.runQuery(_STALE_RUNS, arguments)
+            for (run_id,) in rows:
+                yield refresh(self._pool, uuid.UUID(str(run_id)))
+        except Exception:
+            self.log.failure("Refreshing the summaries of large runs failed")

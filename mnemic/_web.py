@@ -227,6 +227,9 @@ class WebApp:
         Return tracers with their runs, latest activity first.
         """
         runs = yield self._store.runs()
+        # Pages poll this route while open, which is when large runs should
+        # have their summaries ready.
+        self._store.warm_summaries()
         by_name: dict[str, list[Run]] = {}
         for run in runs:
             by_name.setdefault(run.name, []).append(run)

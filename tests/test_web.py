@@ -33,6 +33,9 @@ class FakeStore:
     def runs(self) -> Any:
         return succeed(list(self.runs_by_id.values()))
 
+    def warm_summaries(self) -> None:
+        pass
+
     def run(self, run_id: uuid.UUID) -> Any:
         return succeed(self.runs_by_id.get(run_id))
 

@@ -10,14 +10,14 @@ import random
 import uuid
 from typing import Any, Optional, Sequence
 
-from twisted.internet.defer import inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from txpostgres import txpostgres
 
 from mnemic._pool import ReadPool
 from mnemic._schema import create_schema
 from mnemic._store import Store, correlation_sample_limit
-from mnemic._summary import WIDTHS
+from mnemic._summary import WARM_MIN_SAMPLES, WIDTHS, SummaryWarmer
 
 from ._postgres import new_name, query, test_dsn
 
@@ -320,3 +320,93 @@ class StoreTests(TestCase):
                            ("sample_summary_state", "run_id"), ("runs", "id")):
             count = query(f"SELECT count(*) FROM {table} WHERE {key} = %s", (run_id,))
             self.assertEqual(count[0][0], 0, table)
+
+    @inlineCallbacks
+    def test_warmer_builds_large_summaries(self) -> Any:
+        """
+        The warmer builds the summary of a large run whose summary is behind,
+        and leaves small runs alone.
+        """
+        large_rows = [(T0 + i, [float(i % 13)]) for i in range(WARM_MIN_SAMPLES)]
+        large = store_run(["a"], large_rows)
+        small = store_run(["a"], [(T0 + i, [1.0]) for i in range(10)])
+        warmer = SummaryWarmer(self.pool, lambda: 0.0, batch=1000)
+
+        warmer.poke()
+        assert warmer.running is not None
+        yield warmer.running
+
+        self.assertEqual(stored_summary(large, WIDTHS[-1]),
+                         brute_summary(large_rows, WIDTHS[-1], 1))
+        state = query("SELECT samples FROM sample_summary_state WHERE run_id = %s",
+                      (large,))
+        self.assertEqual(state, [(WARM_MIN_SAMPLES,)])
+        self.assertEqual(stored_summary(small, WIDTHS[0]), {})
+
+
+class RecordingPool:
+    """
+    A pool whose queries return Deferreds that the test fires by hand.
+    """
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, Any]] = []
+        self.pending: list[Deferred[Any]] = []
+
+    def runQuery(self, sql: str, args: Any = None) -> Deferred[Any]:
+        self.queries.append((sql, args))
+        result: Deferred[Any] = Deferred()
+        self.pending.append(result)
+        return result
+
+
+class SummaryWarmerTests(SynchronousTestCase):
+    """
+    Tests of when `SummaryWarmer` refreshes.
+    """
+
+    def setUp(self) -> None:
+        self.now = 100.0
+        self.pool = RecordingPool()
+        self.warmer = SummaryWarmer(self.pool, lambda: self.now, interval=30.0)
+
+    def test_one_refresh_at_a_time(self) -> None:
+        """
+        A poke while a refresh is running starts nothing.
+        """
+        self.warmer.poke()
+        self.now += 60
+        self.warmer.poke()
+
+        self.assertEqual(len(self.pool.queries), 1)
+
+    def test_interval_between_refreshes(self) -> None:
+        """
+        After a refresh, the next starts only ``interval`` seconds later, and
+        it refreshes each run the first query lists.
+        """
+        self.warmer.poke()
+        self.pool.pending[0].callback([(str(uuid.uuid4()),)])
+        self.pool.pending[1].callback([])
+        self.assertIsNone(self.warmer.running)
+
+        self.now += 29
+        self.warmer.poke()
+        self.assertEqual(len(self.pool.queries), 2)
+        self.now += 1
+        self.warmer.poke()
+        self.assertEqual(len(self.pool.queries), 3)
+        self.assertIn("mnemic_refresh_summary", self.pool.queries[1][0])
+
+    def test_failure_logged(self) -> None:
+        """
+        A failed query is logged, and the next refresh starts as usual.
+        """
+        self.warmer.poke()
+        self.pool.pending[0].errback(RuntimeError("database gone"))
+
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIsNone(self.warmer.running)
+        self.now += 30
+        self.warmer.poke()
+        self.assertEqual(len(self.pool.queries), 2)
