@@ -39,7 +39,7 @@ class Settings:
     interface: str = "127.0.0.1"
     dsn: Optional[str] = None
     data_dir: Optional[str] = None
-    batch_rows: int = 5000
+    batch_rows: int = 20000
     flush_interval: float = 0.2
     buffer_rows: int = 1_000_000
     shutdown_timeout: float = 30.0

@@ -18,6 +18,8 @@ log = Logger()
 # not limit their size; the decoder rejects anything over its own limit.
 MAX_PACKET_SIZE = 65536
 
+UDP_READ_BYTES_PER_TURN = 32 * 1024
+
 
 def listen_udp(
     reactor: Any,
@@ -54,6 +56,11 @@ def listen_udp(
         )
     finally:
         sock.close()
+    # Twisted reads up to maxThroughput bytes (256 KiB by default, about 1,700
+    # samples) before the reactor serves anything else. Under a flood that
+    # starves the database connection, whose every round trip waits for a
+    # turn, so the writer falls behind; 32 KiB keeps both moving.
+    listening.maxThroughput = UDP_READ_BYTES_PER_TURN  # type: ignore[attr-defined]
     return listening
 
 

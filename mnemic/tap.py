@@ -92,7 +92,7 @@ class Options(usage.Options):
         ["data-dir", None, None,
          "Directory of the embedded server's files [default: a per-user data"
          " directory]."],
-        ["batch-rows", None, 5000, "Most sample rows written by one statement.",
+        ["batch-rows", None, 20000, "Most sample rows written by one statement.",
          _positive("batch-rows", int)],
         ["flush-interval", None, 0.2,
          "Seconds a sample may wait for its batch to fill.",

@@ -160,6 +160,28 @@ class ServiceTests(TestCase):
         self.assertEqual(info["lost"], 3)
 
     @inlineCallbacks
+    def test_repeat_in_later_batch_stored_once(self) -> Any:
+        """
+        A sample repeated after its first copy was written is skipped, and the
+        new samples in the same batch are still stored.
+        """
+        run_id = new_run_id()
+        self.sender.send(announcement(run_id, new_name("repeat"), ["a"]))
+        self.sender.send(*(sample(run_id, seq, [seq]) for seq in range(5)))
+        yield self.wait_for_samples(run_id, 5)
+
+        self.sender.send(sample(run_id, 2, [2]), sample(run_id, 5, [5]))
+        yield self.wait_for_samples(run_id, 6)
+        yield deferLater(reactor, 0.3, lambda: None)
+
+        rows = query("SELECT seq FROM samples WHERE run_id = %s ORDER BY seq",
+                     (run_id,))
+        self.assertEqual([row[0] for row in rows], [0, 1, 2, 3, 4, 5])
+        _, _, body = yield self.get_json(f"/api/runs/{run_id}")
+        self.assertEqual(json.loads(body)["samples"], 6)
+        self.assertEqual(json.loads(body)["lost"], 0)
+
+    @inlineCallbacks
     def test_earlier_release_messages(self) -> Any:
         """
         create_trace_run and row messages of the earlier release are stored.
