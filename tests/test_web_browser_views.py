@@ -242,6 +242,31 @@ class DeleteTests(BrowserTestCase):
         self.assertEqual(self.service.get_json(f"/api/runs/{run_id}")["samples"], 1)
 
 
+class HomeTests(BrowserTestCase):
+    """
+    Tests of the page with no run selected.
+    """
+
+    def test_live_runs_listed(self) -> None:
+        """
+        With no run selected, the page lists the runs receiving samples, and
+        a click opens one.
+        """
+        from playwright.sync_api import expect
+
+        name = _postgres.new_name("home")
+        run_id = self.send_run(name, ["a"], [[1.0], [2.0]])
+
+        self.page.goto(self.service.base_url + "/")
+        link = self.page.locator(f'.home a.home-run[data-run-id="{run_id}"]')
+        expect(link).to_contain_text(name)
+        expect(link).to_contain_text("2 samples")
+        link.click()
+
+        expect(self.page).to_have_url(f"{self.service.base_url}/runs/{run_id}")
+        expect(self.page.locator(".run-name-text")).to_have_text(name)
+
+
 class OddRunTests(BrowserTestCase):
     """
     Tests of runs of unusual shape and of bad addresses.

@@ -27,20 +27,51 @@ const OFFSET_INCREMENTS = [
 // Return the chart height for a run of ``count`` columns: smaller when
 // there are many, so that more of them fit on the screen.
 export function chartHeight(count) {
-  return count > 8 ? 130 : 170;
+  return count > 8 ? 120 : 150;
 }
 
 // Build the frame of one chart: a header with the column name, where the
 // legend goes, and a body for the plot or a message.
 export function chartFrame(column, index) {
+  const latest = el("span", { class: "chart-latest", title: "Latest value" });
   const header = el("figcaption", { class: "chart-header" }, [
-    el("span", { class: "chart-title" }, [column]),
+    el("span", { class: "chart-heading" }, [
+      el("span", { class: "chart-title" }, [column]),
+      latest,
+    ]),
   ]);
   const body = el("div", { class: "chart-body" });
   const figure = el("figure", { class: "chart", "data-column": column }, [
     header, body,
   ]);
-  return { index, column, figure, header, body, plot: null };
+  return { index, column, figure, header, body, latest, plot: null };
+}
+
+// Show the last non-null value of ``values`` next to the chart's title, or
+// nothing when ``values`` is null.
+export function showLatest(chart, values) {
+  let text = "";
+  if (values !== null) {
+    for (let i = values.length - 1; i >= 0; i -= 1) {
+      if (values[i] !== null && values[i] !== undefined) {
+        text = formatLegendValue(values[i]);
+        break;
+      }
+    }
+  }
+  chart.latest.textContent = text;
+}
+
+// Return the value of ``values`` at ``index``, or when it has none there,
+// its nearest earlier value. In joined compare data, each run has values
+// only at its own sample offsets.
+function valueAtOrBefore(values, index) {
+  for (let i = index; i >= 0; i -= 1) {
+    if (values[i] !== undefined) {
+      return values[i];
+    }
+  }
+  return null;
 }
 
 function valueAxis() {
@@ -101,7 +132,8 @@ export function offsetOptions(runs, size, cursor, hooks) {
         // Points that only another run has are undefined in this series,
         // and the line runs through them. Nulls from the run are gaps.
         spanGaps: false,
-        value: (plot, value) => formatLegendValue(value),
+        value: (plot, value, seriesIndex, index) => formatLegendValue(
+          index === null ? value : valueAtOrBefore(plot.data[seriesIndex], index)),
       })),
     ],
     axes: [

@@ -76,10 +76,10 @@ export function formatOffset(seconds) {
 }
 
 // Format the time ticks of an x axis in 24-hour time, to the precision of
-// the tick increment in seconds. The date is added under the first tick
-// and under every tick that starts a new day.
+// the tick increment in seconds. The date is added under every tick that
+// starts a new day, and under the first tick unless that is today.
 export function formatTimeTicks(plot, splits, axisIndex, space, increment) {
-  let previousDay = null;
+  let previousDay = formatDate(new Date());
   return splits.map((seconds) => {
     const date = new Date(seconds * 1000);
     const day = formatDate(date);

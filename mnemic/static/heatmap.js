@@ -68,13 +68,49 @@ function cell(result, row, column, showValues) {
     "data-column": column,
     "data-value": value === null ? "" : value,
   };
-  if (value !== null) {
+  if (value !== null && row === column) {
+    // A column's correlation with itself is 1 and says nothing, so it is
+    // drawn in gray to let the pairs stand out.
+    attributes.class += " heat-self";
+  } else if (value !== null) {
     attributes.style = `background-color: ${correlationColor(value)}`;
     if (Math.abs(value) > 0.6) {
       attributes.class += " heat-strong";
     }
   }
   return el("td", attributes, [showValues ? formatCorrelation(value) : null]);
+}
+
+// Return up to ``count`` pairs of different columns with the strongest
+// correlation, positive or negative, as {first, second, value}.
+function strongestPairs(result, count) {
+  const pairs = [];
+  result.matrix.forEach((row, i) => {
+    row.forEach((value, j) => {
+      if (j > i && value !== null) {
+        pairs.push({ first: result.columns[i], second: result.columns[j], value });
+      }
+    });
+  });
+  pairs.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
+  return pairs.slice(0, count);
+}
+
+function renderStrongest(result) {
+  const pairs = strongestPairs(result, 8);
+  if (pairs.length === 0) {
+    return null;
+  }
+  return el("div", { class: "heat-strongest" }, [
+    el("h2", {}, ["Strongest pairs"]),
+    el("ol", {}, pairs.map((pair) => el("li", {}, [
+      el("span", {
+        class: Math.abs(pair.value) > 0.6 ? "heat-chip heat-strong" : "heat-chip",
+        style: `background-color: ${correlationColor(pair.value)}`,
+      }, [formatCorrelation(pair.value)]),
+      el("span", { class: "heat-pair" }, [`${pair.first} × ${pair.second}`]),
+    ]))),
+  ]);
 }
 
 // Render the heat map of ``result``, the body of a correlations response.
@@ -105,6 +141,9 @@ export function renderHeatmap(result, zoomed) {
       el("p", { class: "muted" }, [describe(result, zoomed)]),
       legend(),
     ]),
-    el("div", { class: "heatmap-scroll" }, [table]),
+    el("div", { class: "heatmap-body" }, [
+      el("div", { class: "heatmap-scroll" }, [table]),
+      renderStrongest(result),
+    ]),
   ]);
 }

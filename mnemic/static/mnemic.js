@@ -9,9 +9,10 @@
 
 import { CompareView } from "./compare.js";
 import {
-  apiRunPath, comparePath, el, fetchJson, mainPane, renderMessage, runPath, setStatus,
+  apiRunPath, comparePath, fetchJson, mainPane, renderMessage, runPath, setStatus,
 } from "./dom.js";
 import { formatClock } from "./format.js";
+import { renderHome } from "./home.js";
 import { RunView } from "./runview.js";
 import { clearSelection, renderTree, tree } from "./tree.js";
 
@@ -29,31 +30,7 @@ const page = {
 };
 
 function renderPlaceholder() {
-  if (tree.tracers !== null && tree.tracers.length === 0) {
-    // An IPv6 host name comes with brackets, which dolon does not expect.
-    const host = window.location.hostname.replace(/^\[(.*)\]$/, "$1");
-    const call =
-      "import dolon.trace_client as tc\n\n" +
-      `await tc.start_tracer("my-app", 1, "${host}", ` +
-      `${page.udpPort}, tc.mem_allocation, tc.active_tasks)`;
-    mainPane().replaceChildren(
-      el("div", { class: "empty-state" }, [
-        el("h1", {}, ["No runs yet: start a program that uses dolon."]),
-        el("p", {}, [
-          "mnemic is listening for samples on UDP port ",
-          el("strong", {}, [String(page.udpPort)]),
-          ". Add a tracer to the asyncio program you want to watch:",
-        ]),
-        el("pre", {}, [el("code", {}, [call])]),
-        el("p", { class: "muted" }, [
-          "Its run appears on the left as soon as its first sample arrives, " +
-          "and its charts update live while it runs.",
-        ]),
-      ]),
-    );
-  } else {
-    renderMessage("placeholder", "Select a run on the left to see its charts.");
-  }
+  renderHome(tree.tracers, page.udpPort);
 }
 
 function destroyView() {
@@ -189,9 +166,11 @@ function start() {
   tree.onCompare = (runIds) => navigate(comparePath(runIds));
 
   document.getElementById("tree").addEventListener("click", onTreeClick);
-  document.getElementById("run").addEventListener("click", (event) => {
-    const link = event.target.closest("a.compare-run-link");
-    if (link !== null && event.button === 0 && !event.ctrlKey && !event.metaKey) {
+  // Links to runs in the main pane open them without reloading the page.
+  mainPane().addEventListener("click", (event) => {
+    const link = event.target.closest("a.compare-run-link, a.home-run");
+    if (link !== null && event.button === 0 && !event.ctrlKey && !event.metaKey &&
+        !event.shiftKey && !event.altKey) {
       event.preventDefault();
       clearSelection();
       navigate(link.getAttribute("href"));

@@ -13,7 +13,7 @@ import {
 } from "./dom.js";
 import {
   chartFrame, chartHeight, destroyChart, drawChart, resizeCharts, showChartMessage,
-  timeOptions,
+  showLatest, timeOptions,
 } from "./charts.js";
 import { formatCount, formatTime, parseTime } from "./format.js";
 import { renderHeader } from "./header.js";
@@ -151,6 +151,7 @@ export class RunView {
     }
     this.charts.forEach((chart, index) => {
       const values = data.values[index] || [];
+      showLatest(chart, this.range === null ? values : null);
       if (!values.some((value) => value !== null) &&
           (this.range === null || chart.plot === null)) {
         showChartMessage(chart, this.range === null
