@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2
-from twisted.internet.defer import DeferredSemaphore, inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks, succeed
 from txpostgres import txpostgres
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
@@ -28,6 +28,8 @@ class ReadPool:
         self._idle: list[Any] = []
         self._semaphore = DeferredSemaphore(size)
         self._closed = False
+        self._active = 0
+        self._close_waiters: list[Deferred[None]] = []
 
     def runQuery(self, query: str, args: Any = None) -> Any:
         """
@@ -46,7 +48,10 @@ class ReadPool:
 
     @inlineCallbacks
     def _run(self, method: str, query: str, args: Any) -> Any:
+        if self._closed:
+            raise RuntimeError("the database pool is closed")
         yield self._semaphore.acquire()
+        self._active += 1
         try:
             # An idle connection may have died since its last use, for example
             # when the server restarted: one retry on a fresh connection.
@@ -59,10 +64,26 @@ class ReadPool:
                     if attempt == 2:
                         raise
                     continue
-                self._idle.append(connection)
+                except Exception:
+                    # Asynchronous psycopg2 connections are in autocommit
+                    # mode, so a failed statement leaves them usable.
+                    self._release(connection)
+                    raise
+                self._release(connection)
                 return result
         finally:
+            self._active -= 1
             self._semaphore.release()
+            if self._closed and not self._active:
+                waiters, self._close_waiters = self._close_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+
+    def _release(self, connection: Any) -> None:
+        if self._closed:
+            _close_quietly(connection)
+        else:
+            self._idle.append(connection)
 
     @inlineCallbacks
     def _connection(self) -> Any:
@@ -72,13 +93,21 @@ class ReadPool:
         yield connection.connect(self._dsn)
         return connection
 
-    def close(self) -> None:
+    def close(self) -> Deferred[None]:
         """
-        Close every idle connection.
+        Close every connection and reject new queries.
+
+        :return: a Deferred that fires once the queries still running have
+            ended and their connections are closed.
         """
         self._closed = True
         while self._idle:
             _close_quietly(self._idle.pop())
+        if not self._active:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._close_waiters.append(waiter)
+        return waiter
 
 
 def _close_quietly(connection: Any) -> None:

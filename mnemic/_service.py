@@ -163,7 +163,7 @@ class MnemicService(Service):
             self.log.info("Writing {rows} queued rows before exit", rows=queued)
             yield self.writer.stop(self.settings.shutdown_timeout)
         if self._pool is not None:
-            self._pool.close()
+            yield self._pool.close()
         if self._embedded is not None:
             self._embedded.stop()
         self.log.info("Stopped; {rows} rows written in all",
