@@ -11,7 +11,8 @@ this machine. All traffic goes to 127.0.0.1.
 
 Usage::
 
-    python bench/ingest.py --rates 5000,30000 --duration 60 --flood 10
+    python bench/ingest.py --rates 5000,30000 --duration 60 --flood 300000 \\
+        --repeat 3 --processes 1,2
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests._twistd import TwistdProcess  # noqa: E402
 
 COLUMNS = ["mem_allocation", "active_tasks", "cpu_percent", "rss_mb", "lag_ms"]
+SOURCE_SOCKETS = 8
 
 
 def encode_samples(run_id: str, count: int) -> list[bytes]:
@@ -60,12 +62,16 @@ def send_paced(port: int, datagrams: list[bytes], rate: Optional[float],
     Send the datagrams to 127.0.0.1:port at ``rate`` per second, or as fast
     as possible when ``rate`` is None; store the elapsed seconds in ``result``.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # Several source sockets, because SO_REUSEPORT spreads datagrams over
+    # the processes sharing a port by hashing the sender's address.
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+               for _ in range(SOURCE_SOCKETS)]
+    senders = [sock.sendto for sock in sockets]
     address = ("127.0.0.1", port)
     started = time.perf_counter()
     if rate is None:
-        for datagram in datagrams:
-            sock.sendto(datagram, address)
+        for index, datagram in enumerate(datagrams):
+            senders[index % SOURCE_SOCKETS](datagram, address)
     else:
         # Send in small bursts every millisecond, so the pace is even.
         per_tick = max(int(rate / 1000), 1)
@@ -74,10 +80,11 @@ def send_paced(port: int, datagrams: list[bytes], rate: Optional[float],
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            for datagram in datagrams[index:index + per_tick]:
-                sock.sendto(datagram, address)
+            for offset, datagram in enumerate(datagrams[index:index + per_tick]):
+                senders[(index + offset) % SOURCE_SOCKETS](datagram, address)
     result.value = time.perf_counter() - started
-    sock.close()
+    for sock in sockets:
+        sock.close()
 
 
 def run_sender(port: int, datagrams: list[bytes], rate: Optional[float]) -> float:
@@ -190,7 +197,7 @@ def wait_settled(dsn: str, run_id: str, expected: int,
     return last, last_growth
 
 
-def measure_mnemic(service: TwistdProcess, dsn: str, rate: Optional[float],
+def measure_mnemic(port: int, dsn: str, rate: Optional[float],
                    count: int) -> dict[str, Any]:
     """
     Send one run of ``count`` samples at ``rate`` and count what was stored.
@@ -198,11 +205,68 @@ def measure_mnemic(service: TwistdProcess, dsn: str, rate: Optional[float],
     run_id = str(uuid.uuid4())
     datagrams = encode_samples(run_id, count)
     started = time.perf_counter()
-    elapsed = run_sender(service.udp_port, datagrams, rate)
+    elapsed = run_sender(port, datagrams, rate)
     stored, finished = wait_settled(dsn, run_id, count)
     return {"rate": rate, "sent": count, "send_seconds": elapsed, "stored": stored,
             "lost": count - stored,
             "stored_per_second": stored / (finished - started)}
+
+
+def free_udp_port() -> int:
+    """
+    Return a UDP port that is free on 127.0.0.1 right now.
+    """
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port
+
+
+def measure_processes(processes: int, dsn: str, arguments: Any) -> None:
+    """
+    Start ``processes`` mnemic processes sharing one port, send each rate and
+    the floods to them, and print one JSON line per measurement.
+    """
+    port = free_udp_port()
+    extra = ["--reuse-port"] if processes > 1 else []
+    services = [TwistdProcess("--postgres", dsn, "--udp-port", str(port), *extra,
+                              *arguments.mnemic_args.split())
+                for _ in range(processes)]
+    watches = [MemoryWatch(service.process.pid) for service in services]
+    for watch in watches:
+        watch.start()
+    label = {"processes": processes}
+    try:
+        for rate in [float(r) for r in arguments.rates.split(",") if r]:
+            result = measure_mnemic(port, dsn, rate, int(rate * arguments.duration))
+            print(json.dumps({**label, **result}), flush=True)
+        floods = []
+        for _ in range(arguments.repeat if arguments.flood else 0):
+            flood = measure_mnemic(port, dsn, None, arguments.flood)
+            datagrams = encode_samples(str(uuid.uuid4()), arguments.flood)
+            bare, bare_seconds = measure_bare(False, datagrams)
+            decoded, decoded_seconds = measure_bare(True, datagrams)
+            flood.update(
+                bare_received=bare, bare_per_second=bare / bare_seconds,
+                json_received=decoded, json_per_second=decoded / decoded_seconds,
+                ratio=flood["stored_per_second"] / (decoded / decoded_seconds),
+            )
+            floods.append(flood)
+            print(json.dumps({**label, **flood}), flush=True)
+        if floods:
+            stored = statistics.median(f["stored_per_second"] for f in floods)
+            decoded = statistics.median(f["json_per_second"] for f in floods)
+            ratio = statistics.median(f["ratio"] for f in floods)
+            print(f"{processes} process(es): median stored/s flooded: {stored:.0f},"
+                  f" json.loads loop received/s: {decoded:.0f}, ratio {ratio:.2f}")
+    finally:
+        for watch in watches:
+            watch.stop()
+        for service in services:
+            service.stop(signal.SIGTERM)
+    peaks = ", ".join(f"{watch.peak / 2**20:.1f}" for watch in watches)
+    print(f"{processes} process(es): peak RSS MiB: {peaks}", flush=True)
 
 
 def main() -> None:
@@ -215,6 +279,9 @@ def main() -> None:
                         help="samples sent as fast as possible (0 to skip)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="times the flood comparison is repeated")
+    parser.add_argument("--processes", default="1",
+                        help="comma-separated numbers of mnemic processes sharing"
+                        " the port with --reuse-port, measured in turn")
     parser.add_argument("--mnemic-args", default="",
                         help="extra options for twistd mnemic")
     arguments = parser.parse_args()
@@ -224,40 +291,14 @@ def main() -> None:
     directory = tempfile.mkdtemp(prefix="mnemic-bench-")
     database = EmbeddedPostgres(os.path.join(directory, "pgdata"))
     dsn = database.start()
-    service = TwistdProcess("--postgres", dsn, *arguments.mnemic_args.split())
-    watch = MemoryWatch(service.process.pid)
-    watch.start()
-    results = []
+    print(json.dumps({"load_average": os.getloadavg(), "cpus": os.cpu_count()}))
     try:
-        for rate in [float(r) for r in arguments.rates.split(",") if r]:
-            result = measure_mnemic(service, dsn, rate, int(rate * arguments.duration))
-            results.append(result)
-            print(json.dumps(result), flush=True)
-        floods = []
-        if arguments.flood:
-            for _ in range(arguments.repeat):
-                flood = measure_mnemic(service, dsn, None, arguments.flood)
-                datagrams = encode_samples(str(uuid.uuid4()), arguments.flood)
-                bare, bare_seconds = measure_bare(False, datagrams)
-                decoded, decoded_seconds = measure_bare(True, datagrams)
-                flood.update(
-                    bare_received=bare, bare_per_second=bare / bare_seconds,
-                    json_received=decoded, json_per_second=decoded / decoded_seconds,
-                    ratio=flood["stored_per_second"] / (decoded / decoded_seconds),
-                )
-                floods.append(flood)
-                print(json.dumps(flood), flush=True)
-            stored = statistics.median(f["stored_per_second"] for f in floods)
-            decoded = statistics.median(f["json_per_second"] for f in floods)
-            ratio = statistics.median(f["ratio"] for f in floods)
-            print(f"median stored/s flooded: {stored:.0f}, json.loads loop"
-                  f" received/s: {decoded:.0f}, ratio {ratio:.2f}")
+        for processes in [int(p) for p in arguments.processes.split(",")]:
+            measure_processes(processes, dsn, arguments)
     finally:
-        watch.stop()
-        service.stop(signal.SIGTERM)
         database.stop()
         shutil.rmtree(directory, ignore_errors=True)
-    print(f"mnemic peak RSS: {watch.peak / 2**20:.1f} MiB")
+    print(json.dumps({"load_average": os.getloadavg()}))
 
 
 if __name__ == "__main__":
