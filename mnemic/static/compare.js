@@ -144,6 +144,7 @@ export class CompareView {
       }
       const start = startSeconds(info);
       const started = parseTime(info.started);
+
       series.push({
         label: started === null ? `run ${index + 1}` : formatShortTime(started),
         color: COLORS[index % COLORS.length],
@@ -158,12 +159,14 @@ export class CompareView {
       showChartMessage(chart, "No values in any of these runs.");
       return;
     }
+
     const data = uPlot.join(tables);
     const signature = series.map((entry) => entry.label + entry.color).join("|");
     if (chart.plot !== null && chart.seriesSignature !== signature) {
       destroyChart(chart);
     }
     chart.seriesSignature = signature;
+
     const cursor = { y: false, sync: { key: SYNC_KEY }, drag: { x: true, y: false } };
     const size = { width: this.chartWidth(), height: this.height };
     drawChart(chart, () => offsetOptions(series, size, cursor, {}), data, true);

@@ -69,8 +69,8 @@ function cell(result, row, column, showValues) {
     "data-value": value === null ? "" : value,
   };
   if (value !== null && row === column) {
-    // A column's correlation with itself is 1 and says nothing, so it is
-    // drawn in gray to let the pairs stand out.
+    // A column's correlation with itself is always 1, so it is drawn in
+    // gray to let the pairs of different columns stand out.
     attributes.class += " heat-self";
   } else if (value !== null) {
     attributes.style = `background-color: ${correlationColor(value)}`;

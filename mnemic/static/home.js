@@ -1,5 +1,5 @@
 /*
- * What the page shows when no run is selected: how to start a tracer when
+ * The home view, shown when no run is selected: how to start a tracer when
  * there are none, and otherwise the runs that are receiving samples.
  */
 
@@ -11,8 +11,10 @@ function renderEmptyState(udpPort) {
   const host = window.location.hostname.replace(/^\[(.*)\]$/, "$1");
   const example =
     "import asyncio\n" +
+    "import tracemalloc\n" +
     "import dolon.trace_client as tc\n\n" +
     "async def main():\n" +
+    "    tracemalloc.start()  # for mem_allocation\n" +
     "    asyncio.ensure_future(tc.start_tracer(\n" +
     `        "my-app", 1, "${host}", ${udpPort},\n` +
     "        tc.mem_allocation, tc.active_tasks, tc.cpu_percent,\n" +
@@ -28,9 +30,8 @@ function renderEmptyState(udpPort) {
     ]),
     el("pre", {}, [el("code", {}, [example])]),
     el("p", { class: "muted" }, [
-      "mem_allocation needs tracemalloc.start() early in the program. " +
-      "Each start of the program is a new run; it appears on the left with " +
-      "its first sample, and its charts update live.",
+      "Each start of the program is a new run. It appears on the left with " +
+      "its first sample, and its charts update live while it runs.",
     ]),
   ]);
 }
