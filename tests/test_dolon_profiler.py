@@ -74,7 +74,7 @@ class SyncProfilerTests(ProfilerTestCase):
     def test_result_and_counts(self) -> None:
         """
         A decorated function returns its result, and its calls show in
-        hits, calls and the average duration.
+        hits, calls and the average duration, the counts as ints.
         """
 
         @trace_client.profiler
@@ -90,6 +90,8 @@ class SyncProfilerTests(ProfilerTestCase):
         self.assertEqual(row["calls"], 5)
         self.assertEqual(row["active"], 0)
         self.assertEqual(row["errors"], 0)
+        for count in ("hits", "active", "calls", "errors"):
+            self.assertIs(type(row[count]), int, count)
         self.assertGreaterEqual(row["avg_ms"], 0.0)
         self.assertEqual(double.__name__, "double")
 
