@@ -6,13 +6,15 @@ async functions, with tracemalloc off and on.
 One tracer is attached to the decorated functions, as in a traced program,
 and takes its sample between repeats. Run with
 ``python bench/dolon_profiler.py``; it prints the median time per call over
-the repeats, in nanoseconds, and the overhead over the undecorated call.
+the repeats, in nanoseconds, and the overhead over the undecorated call, or
+with ``--json`` the medians as one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -132,16 +134,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000, help="calls per repeat")
     parser.add_argument("--repeats", type=int, default=15, help="repeats")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of text"
+    )
     options = parser.parse_args()
 
-    print(f"python {sys.version.split()[0]}, {options.repeats} x {options.calls} calls")
+    results: dict[str, dict[str, float]] = {}
     for tracing in (False, True):
         if tracing:
             tracemalloc.start()
-        medians = measure(options.calls, options.repeats)
+        results["on" if tracing else "off"] = measure(options.calls, options.repeats)
         if tracing:
             tracemalloc.stop()
-        print(f"\ntracemalloc {'on' if tracing else 'off'}")
+    if options.json:
+        print(json.dumps(results))
+        return
+
+    print(f"python {sys.version.split()[0]}, {options.repeats} x {options.calls} calls")
+    for state, medians in results.items():
+        print(f"\ntracemalloc {state}")
         print(f"{'variant':<24}{'ns/call':>10}{'overhead ns':>14}")
         for name, median in medians.items():
             baseline = medians[name.split()[0] + " plain"]
