@@ -147,6 +147,8 @@ class Writer:
         self._timer: Optional[IDelayedCall] = None
         self._retry: Optional[IDelayedCall] = None
         self._backoff = 0.0
+        # Writes that failed as a lost connection since the last success.
+        self._failed_writes = 0
         self._drop_logged = 0
         self._connection_waiters: list[Deferred[None]] = []
         metrics.add_gauge("mnemic_queue_rows", "Sample rows waiting to be written.",
@@ -292,6 +294,8 @@ class Writer:
         else:
             self._metrics.record_flush(count, self._clock.seconds() - started)
             self._forget(announcements, count)
+            self._failed_writes = 0
+            self._backoff = 0.0
 
     def _forget(self, announcements: list[Announcement], count: int) -> None:
         for announcement in announcements:
@@ -322,7 +326,15 @@ class Writer:
                 pass
             self._connection = None
         self._metrics.db_reconnects += 1
-        self._ensure_connection()
+        self._failed_writes += 1
+        if self._failed_writes == 1:
+            # Usually the server restarted or closed the connection.
+            self._ensure_connection()
+            return
+        # Writes fail on fresh connections too: wait, or the writer would
+        # reconnect and fail in a tight loop.
+        self._backoff = min(max(self._backoff * 2, 0.25), 10.0)
+        self._retry = self._clock.callLater(self._backoff, self._ensure_connection)
 
     def _ensure_connection(self) -> None:
         if self._connection is not None or self._connecting:
@@ -339,7 +351,8 @@ class Writer:
         if self._backoff:
             self.log.info("Reconnected to PostgreSQL; {rows} rows queued",
                           rows=len(self._samples))
-        self._backoff = 0.0
+        if not self._failed_writes:
+            self._backoff = 0.0
         if self._samples or self._announcements:
             self._flush_soon(0)
         waiters, self._connection_waiters = self._connection_waiters, []

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 
 import psycopg2
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import deferLater
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -37,10 +38,13 @@ class FakeDatabase:
 
     While up, every interaction succeeds and its batch is recorded; while
     down, connecting fails and every interaction on an open connection fails
-    as a lost connection does.
+    as a lost connection does. Connecting takes one turn of ``clock``, as a
+    real connection does, so a writer that retries for ever cannot spin
+    without the clock moving.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.up = True
         self.connects = 0
         self.stored: list[Sample] = []
@@ -52,9 +56,12 @@ class FakeDatabase:
         Open a connection, or fail as a refused connection does.
         """
         self.connects += 1
+        return deferLater(self.clock, 0, self._connection)
+
+    def _connection(self) -> FakeConnection:
         if not self.up:
-            return fail(psycopg2.OperationalError("connection refused"))
-        return succeed(FakeConnection(self))
+            raise psycopg2.OperationalError("connection refused")
+        return FakeConnection(self)
 
 
 class FakeConnection:
@@ -68,7 +75,7 @@ class FakeConnection:
 
     def runInteraction(
         self, interaction: Callable[..., Any], announcements: list[Announcement],
-        batch: list[Sample],
+        batch: list[Sample], *statement: str,
     ) -> Deferred[None]:
         """
         Store the batch, or fail if the database is down or set to fail.
@@ -98,9 +105,9 @@ class WriterFaultTests(SynchronousTestCase):
         """
         Start a writer on a fake database that is up, and record its log.
         """
-        self.database = FakeDatabase()
-        self.metrics = Metrics()
         self.clock = Clock()
+        self.database = FakeDatabase(self.clock)
+        self.metrics = Metrics()
         self.events: list[LogEvent] = []
         observer: ILogObserver = self.events.append  # type: ignore[assignment]
         globalLogPublisher.addObserver(observer)
@@ -115,6 +122,7 @@ class WriterFaultTests(SynchronousTestCase):
         settings.setdefault("flush_interval", 0.2)
         writer = Writer(self.database.connect, self.metrics, self.clock, **settings)
         writer.start()
+        self.clock.advance(0)
         return writer
 
     def logged(self, level: LogLevel) -> list[LogEvent]:
@@ -271,6 +279,26 @@ class WriterFaultTests(SynchronousTestCase):
         self.assertEqual([s.seq for s in self.database.stored], list(range(30, 40)))
         self.assertEqual(self.metrics.rows_dropped, 30)
         self.assertEqual(len(self.flushLoggedErrors(psycopg2.DataError)), 1)
+
+    def test_failing_writes_back_off(self) -> None:
+        """
+        Writes that fail on every fresh connection, without a data error,
+        are retried with the growing backoff instead of in a tight loop, and
+        the rows are kept until a write succeeds.
+        """
+        self.add(range(10))
+        self.database.error = psycopg2.InternalError("cannot write")
+
+        self.run_for(60)
+        failing_connects = self.database.connects
+        self.database.error = None
+        self.run_for(11)
+
+        # Delays of 0.25, 0.5, 1, 2, 4, 8 and then 10 s fill a minute with
+        # at most a dozen attempts.
+        self.assertLessEqual(failing_connects, 13)
+        self.assertEqual(len(self.database.stored), 10)
+        self.assertEqual(self.metrics.rows_dropped, 0)
 
     def test_stop_writes_queued_rows(self) -> None:
         """
