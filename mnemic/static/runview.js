@@ -217,9 +217,7 @@ export class RunView {
       return;
     }
     this.info = info;
-    const header = renderHeader(info, () => this.confirmDelete());
-    this.header.replaceWith(header);
-    this.header = header;
+    this.renderHeader();
     if (this.sampleCount === info.samples && this.lastSeen === info.last_seen) {
       return;
     }
@@ -234,6 +232,23 @@ export class RunView {
     this.lastSeen = info.last_seen;
     if (this.tab === "correlations") {
       await this.refreshHeatmap(false);
+    }
+  }
+
+  // Replace the header with one for this.info. A focused button in it, such
+  // as Delete, keeps the focus, because this happens every second.
+  renderHeader() {
+    const focused = this.header.contains(document.activeElement)
+      ? document.activeElement.className
+      : null;
+    const header = renderHeader(this.info, () => this.confirmDelete());
+    this.header.replaceWith(header);
+    this.header = header;
+    if (focused !== null) {
+      const again = header.getElementsByClassName(focused)[0];
+      if (again !== undefined) {
+        again.focus();
+      }
     }
   }
 
