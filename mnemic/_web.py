@@ -21,6 +21,7 @@ from klein import Klein
 from twisted.internet.defer import inlineCallbacks
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
 from twisted.web.static import File
 from werkzeug.exceptions import HTTPException
 
@@ -136,7 +137,7 @@ class WebApp:
         """
         Return the Twisted web resource that serves the app.
         """
-        return self.app.resource()
+        return _RejectUndecodableURLs(self.app.resource())
 
     @app.handle_errors(APIError)
     def _api_error(self, request: IRequest, failure: Any) -> str:
@@ -341,7 +342,9 @@ class WebApp:
         run = yield self._find_run(run_id)
         pages = yield self._store.sample_pages(run)
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        # The default line ending, CRLF as RFC 4180 has it, also makes the
+        # writer quote fields that contain a lone carriage return.
+        writer = csv.writer(out)
         writer.writerow(["time"] + [_csv_cell(column) for column in run.columns])
         for page in pages:
             for t, vals in page:
@@ -351,6 +354,38 @@ class WebApp:
         filename = f"run-{run.id}.csv"
         request.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
         return out.getvalue().encode("utf-8")
+
+
+class _RejectUndecodableURLs(Resource):
+    """
+    Answers 400 with a JSON error for a path or host that is not UTF-8, and
+    passes every other request to the Klein app.
+
+    Klein answers such a request with 400 too, but logs it as an unhandled
+    failure with a traceback first.
+    """
+
+    isLeaf = True
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self._app = app
+
+    def render(self, request: IRequest) -> Any:
+        """
+        Render the request with the Klein app if its URL decodes.
+        """
+        # The path segments, which Twisted has percent-decoded, as Klein
+        # decodes them.
+        segments = list(request.prepath or []) + list(request.postpath or [])
+        try:
+            b"/".join(segments).decode("utf-8")
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            request.setResponseCode(400)
+            request.setHeader("Content-Type", "application/json")
+            return json.dumps({"error": "the URL is not valid UTF-8"}).encode()
+        return self._app.render(request)
 
 
 def _json(request: IRequest, body: Any) -> bytes:

@@ -205,10 +205,6 @@ class HostileUrlTests(ServiceTestCase):
         self.assertEqual(rows[0], ["time", "'\rreturn"])
         self.assertEqual(len(rows), 2)
 
-    test_csv_carriage_return_in_name.todo = (  # type: ignore[attr-defined]
-        "the CSV export writes with lineterminator='\\n', and csv.writer then"
-        " leaves a field with a carriage return unquoted, which splits the row"
-    )
 
     @inlineCallbacks
     def test_non_utf8_run_id(self) -> Any:
@@ -224,10 +220,6 @@ class HostileUrlTests(ServiceTestCase):
         self.assertNotIn("Traceback", body)
         self.assertEqual(logged, [])
 
-    test_non_utf8_run_id.todo = (  # type: ignore[attr-defined]
-        "Klein answers 400 but logs the UnicodeDecodeError of the path as an"
-        " unhandled failure, with a traceback, before any route runs"
-    )
 
     @inlineCallbacks
     def test_other_spellings_find_run(self) -> Any:

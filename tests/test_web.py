@@ -123,6 +123,18 @@ class PageTests(_AppTestCase):
         self.assertIn('src="/static/mnemic.js"', body)
         self.assertNotIn("not-a-run", body)
 
+    def test_undecodable_path_rejected(self) -> None:
+        """
+        A path that is not UTF-8 once percent-decoded is a JSON 400, and no
+        failure is logged.
+        """
+        code, content_type, body = self.get("/api/runs/%ff%fe")
+
+        self.assertEqual(code, 400)
+        self.assertEqual(content_type, "application/json")
+        self.assertEqual(json.loads(body), {"error": "the URL is not valid UTF-8"})
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_api_not_found_is_json(self) -> None:
         """
         The API returns a JSON 404 for a malformed run id.
