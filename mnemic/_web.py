@@ -358,7 +358,7 @@ class WebApp:
 
 class _RejectUndecodableURLs(Resource):
     """
-    Answers 400 with a JSON error for a path or host that is not UTF-8, and
+    Rejects a path or host that is not UTF-8 with a 400 and a JSON error, and
     passes every other request to the Klein app.
 
     Klein answers such a request with 400 too, but logs it as an unhandled
