@@ -96,7 +96,7 @@ class OptionsDefaultTests(OptionsTestCase):
                 interface="127.0.0.1",
                 dsn=None,
                 data_dir=DATA_DIR,
-                batch_rows=5000,
+                batch_rows=20000,
                 flush_interval=0.2,
                 buffer_rows=1_000_000,
                 shutdown_timeout=30.0,
