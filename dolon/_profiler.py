@@ -65,7 +65,9 @@ class _Window(array):  # type: ignore[type-arg]
         self.skip = self._next_skip()
 
     def _next_skip(self) -> float:
-        return float(math.floor(math.log(_random()) / math.log1p(-self.weight)))
+        # The floor of a positive float, computed without making an int.
+        skip = math.log(_random()) / math.log1p(-self.weight)
+        return skip - skip % 1.0
 
     def overflow(self, elapsed: float) -> None:
         """
@@ -76,7 +78,8 @@ class _Window(array):  # type: ignore[type-arg]
             self.overflow_max = elapsed
         self.skip -= 1.0
         if self.skip < 0.0:
-            self[random.randrange(WINDOW_CAPACITY)] = elapsed
+            # random() rather than randrange(), which makes several ints.
+            self[int(random.random() * WINDOW_CAPACITY)] = elapsed
             self.weight *= math.exp(math.log(_random()) / WINDOW_CAPACITY)
             self.skip = self._next_skip()
 
