@@ -4,10 +4,10 @@ what mnemic stored.
 
 The script starts its own PostgreSQL (from the pgserver wheel, in a temporary
 directory) and its own ``twistd -n mnemic`` on it. It sends samples of one run
-over loopback UDP at ``--rate`` per second; after ``--before`` seconds it
-stops the database (a fast shutdown of the postmaster, found by its pid),
-starts it again after ``--outage`` seconds, and keeps sending for ``--after``
-seconds. Then it waits for mnemic's queue to drain and compares the samples
+over loopback UDP at ``--rate`` per second. After ``--before`` seconds it
+stops the database with a fast shutdown of the postmaster, found by its pid.
+It starts the database again after ``--outage`` seconds and keeps sending for
+``--after`` seconds. Then it waits for mnemic's queue to drain and compares the samples
 sent with those stored, dropped by mnemic (``--buffer-rows``) and dropped by
 the kernel. All traffic goes to 127.0.0.1.
 
@@ -42,7 +42,7 @@ from tests._twistd import TwistdProcess  # noqa: E402
 @dataclasses.dataclass
 class OutageResult:
     """
-    What happened to the samples of one outage run.
+    Counts of the samples of one outage run.
     """
 
     sent: int

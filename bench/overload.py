@@ -56,7 +56,7 @@ COLUMNS = ["mem_allocation", "active_tasks", "cpu_percent", "rss_mb", "lag_ms"]
 @dataclasses.dataclass
 class OverloadResult:
     """
-    What happened during one flood.
+    Counts, memory and response times of one flood.
     """
 
     offered_rate: float
@@ -118,7 +118,7 @@ def send_flood(port: int, run_id: str, rate: float, duration: float,
 
 class Prober(threading.Thread):
     """
-    Requests the web API at a fixed interval and records each answer's time.
+    Requests the web API at a fixed interval and records each response time.
     """
 
     def __init__(self, service: TwistdProcess, run_id: str, interval: float) -> None:
@@ -227,8 +227,8 @@ def run_overload(database: RestartablePostgres, rate: float, duration: float,
 
 
 def _wait_web_ready(service: TwistdProcess, timeout: float = 30.0) -> None:
-    # The writer creates the schema when it first connects; until then the
-    # web API answers 500. The first answer also opens the web app's
+    # The writer creates the schema when it first connects, and until then
+    # the web API returns 500. The first response also opens the web app's
     # connections, so they count in the baseline memory.
     deadline = time.monotonic() + timeout
     while True:

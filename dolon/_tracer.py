@@ -71,8 +71,8 @@ class Tracer:
     :param profile: add the columns of every function decorated with
         :func:`profiler` before this tracer was made.
     :param secret: the shared secret of a mnemic started with
-        ``--secret-file``, to sign every datagram with; ``DOLON_SECRET`` by
-        default, and no signing when that is unset too.
+        ``--secret-file``, to sign every datagram with. It defaults to
+        ``DOLON_SECRET``; when that is unset too, nothing is signed.
     :raise ConfigurationError: for an invalid argument.
     """
 

@@ -2,7 +2,7 @@
 The kernel's counters of one UDP socket, read from ``/proc/net/udp`` (Linux).
 
 When datagrams arrive faster than the reactor reads them, the socket's
-receive buffer fills and the kernel drops the rest before mnemic sees them.
+receive buffer fills and the kernel drops the rest before mnemic reads them.
 Only the kernel counts those drops, per socket, in the ``drops`` column of
 ``/proc/net/udp`` and ``/proc/net/udp6``.
 """
