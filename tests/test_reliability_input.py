@@ -321,7 +321,7 @@ class HostileInputTests(TestCase):
     def test_contradictions_rejected(self) -> Any:
         """
         A sample with the wrong number of values, and a second announcement
-        of a run with other columns, are rejected and counted; the run's
+        of a run with other columns, are rejected and counted. The run's
         valid samples are stored.
         """
         run_id = new_run_id()
@@ -346,7 +346,7 @@ class LargeNameTests(SynchronousTestCase):
     def test_megabyte_name_rejected_as_oversize(self) -> None:
         """
         A 1 MB tracer name cannot travel in one UDP datagram (at most 65,507
-        bytes over IPv4); a datagram carrying it is rejected by its size
+        bytes over IPv4). A datagram carrying it is rejected by its size
         before it is decoded.
         """
         datagram = encode(v1_run(name="n" * 1_000_000))

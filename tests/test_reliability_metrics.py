@@ -78,7 +78,7 @@ class SocketCountersTests(SynchronousTestCase):
 
     def test_real_socket_overflow_counted(self) -> None:
         """
-        Datagrams sent to a socket nobody reads fill its buffer, and the
+        Datagrams sent to a socket that is never read fill its buffer, and the
         kernel's drop counter then counts the rest.
         """
         if not sys.platform.startswith("linux"):

@@ -20,15 +20,15 @@ BUFFER_ROWS = 2000
 
 class OverloadTests(SynchronousTestCase):
     """
-    Under overload mnemic keeps its memory bound, answers the web API and
-    counts every sample it does not store.
+    Under overload mnemic keeps its memory bound, responds to the web API
+    and counts every sample it does not store.
     """
 
     def test_flood_accounted_and_bounded(self) -> None:
         """
         Every sample sent is stored or counted as dropped by mnemic or by the
         kernel, some are dropped, memory stays under the bound for
-        --buffer-rows, and every web API request is answered.
+        --buffer-rows, and every web API request gets a response.
         """
         test_dsn()
         with RestartablePostgres() as database:

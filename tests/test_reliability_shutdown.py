@@ -1,7 +1,7 @@
 """
 SIGTERM and SIGINT while samples are still arriving: ``twistd mnemic`` writes
 every row it received before it exits, or gives up after its time limit and
-says how many rows it could not write.
+logs how many rows it could not write.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class ShutdownUnderLoadTests(SynchronousTestCase):
     def start_service(self, dsn: str, *arguments: str) -> TwistdProcess:
         """
         Start twistd mnemic on ``dsn``; rows wait in its queue for 60 s
-        unless ``arguments`` say otherwise.
+        unless ``arguments`` set other options.
         """
         service = TwistdProcess("--postgres", dsn, "--flush-interval", "60",
                                 "--batch-rows", "1000000", *arguments)
@@ -85,7 +85,7 @@ class ShutdownUnderLoadTests(SynchronousTestCase):
         """
         Send ``signal_number`` while samples arrive, and check that the rows
         queued at that moment are written: the stored sequence numbers have
-        no gap, and the service wrote as many rows as it says.
+        no gap, and the service wrote as many rows as it logs.
         """
         service = self.start_service(test_dsn())
         sender = self.start_sender(service)
@@ -101,7 +101,7 @@ class ShutdownUnderLoadTests(SynchronousTestCase):
         rows = query("SELECT seq FROM samples WHERE run_id = %s ORDER BY seq",
                      (sender.run_id,))
         # Rows that arrived before the writer's first connection were
-        # written then, so the queue at the signal holds the rest.
+        # written then, so the queue at the signal contains the rest.
         self.assertGreaterEqual(int(queued.group(1)), 3000)
         self.assertEqual(int(written.group(1)), len(rows))
         self.assertEqual([row[0] for row in rows], list(range(len(rows))))

@@ -10,8 +10,7 @@ from typing import Any, Callable, Optional
 
 import psycopg2
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.task import deferLater
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 

@@ -129,7 +129,7 @@ class HostileUrlTests(ServiceTestCase):
     @inlineCallbacks
     def test_hostile_run_ids_not_found(self) -> Any:
         """
-        Every API route that takes a run id answers 404 with a JSON error
+        Every API route that takes a run id returns 404 with a JSON error
         for ids that are not UUIDs or name no run, and nothing is logged as
         a failure.
         """
@@ -147,9 +147,9 @@ class HostileUrlTests(ServiceTestCase):
     @inlineCallbacks
     def test_hostile_run_ids_page(self) -> Any:
         """
-        The page's run URL answers 404 for ids that are not UUIDs; for a
-        valid id it serves the page, whose script asks the API and shows
-        that the run was not found.
+        The page's run URL returns 404 for ids that are not UUIDs. For a
+        valid id it serves the page, whose script requests the run from the
+        API and shows that it was not found.
         """
         for run_id in HOSTILE_RUN_IDS:
             code, content_type, body = yield self.get(f"/runs/{run_id}")
@@ -335,7 +335,8 @@ class SignedServiceTests(ServiceTestCase):
 
 class ListenAddressTests(ServiceTestCase):
     """
-    Both listeners bind to the loopback interface unless told otherwise.
+    Both listeners bind to the loopback interface unless configured
+    otherwise.
     """
 
     @inlineCallbacks
