@@ -16,6 +16,8 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import jinja2
+import psycopg2
+import psycopg2.errors
 import uplot
 from klein import Klein
 from twisted.internet.defer import inlineCallbacks
@@ -155,6 +157,17 @@ class WebApp:
         if error.code == 405:
             request.setHeader("Allow", ", ".join(error.valid_methods or []))
         return json.dumps({"error": error.description})
+
+    @app.handle_errors(psycopg2.OperationalError, psycopg2.errors.UndefinedTable)
+    def _database_unavailable(self, request: IRequest, failure: Any) -> str:
+        # The server is down or restarting, or the writer has not created
+        # the schema yet on a new database: a condition that passes.
+        self.log.warn("Request for {path} failed: database unavailable: {error}",
+                      path=request.path, error=failure.getErrorMessage().strip())
+        request.setResponseCode(503)
+        request.setHeader("Content-Type", "application/json")
+        request.setHeader("Retry-After", "5")
+        return json.dumps({"error": "the database is unavailable; try again shortly"})
 
     @app.handle_errors(Exception)
     def _unexpected_error(self, request: IRequest, failure: Any) -> str:
