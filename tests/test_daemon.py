@@ -116,12 +116,6 @@ class DaemonTests(SynchronousTestCase):
                          "--batch-rows", "1000000")
         udp_port = self.port(_UDP_LINE)
         http_port = self.port(_HTTP_LINE)
-        sender = Sender(udp_port)
-        self.addCleanup(sender.close)
-        run_id = new_run_id()
-        sender.send(announcement(run_id, new_name("daemon"), ["a", "b"]))
-        for seq in range(2000):
-            sender.send(sample(run_id, seq, [seq, 0.5]))
 
         def metric(name: str) -> float:
             url = f"http://127.0.0.1:{http_port}/metrics"
@@ -131,6 +125,16 @@ class DaemonTests(SynchronousTestCase):
                 if metric_line.startswith(name + " "):
                     return float(metric_line.split()[1])
             raise AssertionError(f"{name} not in /metrics")
+
+        # The writer flushes at once when its first connection opens, so the
+        # samples must arrive after it.
+        wait_until(lambda: metric("mnemic_db_connected") == 1)
+        sender = Sender(udp_port)
+        self.addCleanup(sender.close)
+        run_id = new_run_id()
+        sender.send(announcement(run_id, new_name("daemon"), ["a", "b"]))
+        for seq in range(2000):
+            sender.send(sample(run_id, seq, [seq, 0.5]))
 
         wait_until(lambda: metric("mnemic_datagrams_received_total") >= 2001)
         # A 30 s flush interval keeps every row queued until the signal.
