@@ -62,7 +62,7 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE r.name IS NULL
 """
 
-# Errors that say the statement itself is wrong, not the connection: retrying
+# Errors that mean the statement itself is wrong, not the connection. Retrying
 # the same batch would fail forever, so it is dropped and counted instead.
 _DATA_ERRORS = (
     psycopg2.DataError,
@@ -77,7 +77,7 @@ _DATA_ERRORS = (
 _encode_json = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 # Text of run ids, because str(UUID) costs more than the rest of a row's
-# encoding, and a batch holds few distinct runs.
+# encoding, and a batch contains few distinct runs.
 _run_id_texts: dict[uuid.UUID, str] = {}
 
 
