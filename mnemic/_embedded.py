@@ -4,6 +4,7 @@ The embedded PostgreSQL server, started with pgserver when no DSN is given.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from contextlib import contextmanager
@@ -34,6 +35,36 @@ def _quiet_runtime_dir_warning() -> Iterator[None]:
         yield
 
 
+def _forget_dead_users(data_dir: str) -> None:
+    """
+    Remove processes that no longer exist from pgserver's list of the
+    server's users.
+
+    pgserver stops the server when the last process in that list lets go of
+    it. A process killed with SIGKILL never removes itself, so without this
+    the server would never be stopped again.
+    """
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+
+    path = os.path.join(data_dir, ".handle_pids.json")
+    # The lock pgserver itself takes around reads and writes of the list.
+    with PostgresServer._lock:
+        try:
+            with open(path, encoding="utf-8") as file:
+                pids = json.load(file)
+        except (OSError, ValueError):
+            return
+        if not isinstance(pids, list):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            log.info("Forgetting {count} ended processes that used the embedded"
+                     " server", count=len(pids) - len(alive))
+            with open(path, "w", encoding="utf-8") as file:
+                json.dump(alive, file)
+
+
 class EmbeddedPostgres:
     """
     A PostgreSQL server run from the binaries in the pgserver wheel.
@@ -51,12 +82,15 @@ class EmbeddedPostgres:
         Start the server (blocking, about a second) and return a libpq URI
         for the ``mnemic`` database, creating the database if missing.
         """
-        import pgserver
         import psycopg2
 
         os.makedirs(self.data_dir, exist_ok=True)
         log.info("Starting embedded PostgreSQL in {data_dir}", data_dir=self.data_dir)
         with _quiet_runtime_dir_warning():
+            # Imported here: pgserver reads platformdirs when imported.
+            import pgserver
+
+            _forget_dead_users(self.data_dir)
             self._server = pgserver.get_server(  # type: ignore[attr-defined]
                 self.data_dir, cleanup_mode="stop"
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 
+import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
 from ._postgres import new_name, query, test_dsn
@@ -82,3 +83,24 @@ class EmbeddedDatabaseTests(SynchronousTestCase):
         self.addCleanup(again.kill)
         self.assertIn(f'"name": "{name}"', again.get("/api/tracers"))
         self.assertIn(again.stop(signal.SIGTERM), (0, -signal.SIGTERM), again.log)
+
+    def test_embedded_server_stops_after_crash(self) -> None:
+        """
+        After a mnemic killed with SIGKILL, the next mnemic on the same
+        --data-dir still stops the embedded server when it exits.
+        """
+        data_dir = os.path.abspath(self.mktemp())
+        crashed = TwistdProcess("--data-dir", data_dir)
+        self.addCleanup(crashed.kill)
+        crashed.process.kill()
+        crashed.process.wait()
+
+        service = TwistdProcess("--data-dir", data_dir)
+        self.addCleanup(service.kill)
+        with open(os.path.join(data_dir, "postmaster.pid"), encoding="utf-8") as file:
+            postmaster = int(file.readline())
+        self.assertTrue(psutil.pid_exists(postmaster))
+        self.assertIn(service.stop(signal.SIGTERM), (0, -signal.SIGTERM), service.log)
+
+        wait_until(lambda: not psutil.pid_exists(postmaster), timeout=30,
+                   message="the embedded PostgreSQL is still running")
