@@ -4,6 +4,7 @@ The mnemic service: database, writer, UDP listener and web server in order.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -47,6 +48,10 @@ class Settings:
     web: bool = True
     udp: bool = True
     reuse_port: bool = False
+    # A second SIGINT or SIGTERM during shutdown abandons the queued rows.
+    # Set by twistd's makeService only: tests run the service in a process
+    # whose signal handlers belong to the test runner.
+    interruptible_shutdown: bool = False
     retention_days: Optional[float] = None
     # Shared secret for signed datagrams; repr=False keeps it out of logs.
     secret: Optional[bytes] = field(default=None, repr=False)
@@ -161,6 +166,8 @@ class MnemicService(Service):
         if self.writer is not None:
             queued = self.writer.queued
             self.log.info("Writing {rows} queued rows before exit", rows=queued)
+            if queued and self.settings.interruptible_shutdown:
+                self._abandon_on_second_signal()
             yield self.writer.stop(self.settings.shutdown_timeout)
         if self._pool is not None:
             yield self._pool.close()
@@ -168,6 +175,22 @@ class MnemicService(Service):
             self._embedded.stop()
         self.log.info("Stopped; {rows} rows written in all",
                       rows=self.metrics.rows_written)
+
+
+    def _abandon_on_second_signal(self) -> None:
+        # twistd stops the reactor on the first SIGINT or SIGTERM, and its
+        # handler fails on a second one while the writer is still flushing.
+        # A second signal now means: exit without the rows not yet written.
+        self.log.info("Waiting up to {timeout} s for the database; send the"
+                      " signal again (Ctrl-C) to exit without these rows",
+                      timeout=self.settings.shutdown_timeout)
+
+        def handler(number: int, frame: Any) -> None:
+            if self.writer is not None:
+                self._reactor.callFromThread(self.writer.abandon)
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, handler)
 
 
 def _address(port: IListeningPort) -> str:

@@ -151,6 +151,7 @@ class Writer:
         self._failed_writes = 0
         self._drop_logged = 0
         self._connection_waiters: list[Deferred[None]] = []
+        self._abandoned = False
         metrics.add_gauge("mnemic_queue_rows", "Sample rows waiting to be written.",
                           lambda: float(len(self._samples)))
         metrics.add_gauge("mnemic_db_connected",
@@ -219,7 +220,7 @@ class Writer:
         """
         deadline = self._clock.seconds() + timeout
         while self._samples or self._announcements:
-            if self._clock.seconds() >= deadline:
+            if self._clock.seconds() >= deadline or self._abandoned:
                 break
             if self._connection is None:
                 self._ensure_connection()
@@ -231,16 +232,26 @@ class Writer:
         left = len(self._samples)
         if left:
             self._metrics.rows_dropped += left
-            self.log.error(
-                "Shutdown timed out after {timeout} s: {rows} rows not written",
-                timeout=timeout, rows=left,
-            )
+            if self._abandoned:
+                self.log.error("Shutdown interrupted: {rows} rows not written",
+                               rows=left)
+            else:
+                self.log.error(
+                    "Shutdown timed out after {timeout} s: {rows} rows not written",
+                    timeout=timeout, rows=left,
+                )
         for call in (self._timer, self._retry):
             if call is not None and call.active():
                 call.cancel()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def abandon(self) -> None:
+        """
+        Make a running `stop` give up writing as soon as it can.
+        """
+        self._abandoned = True
 
     def _schedule(self) -> None:
         if self._timer is None or not self._timer.active():

@@ -178,4 +178,6 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    return MnemicService(options.settings(), reactor)
+    settings = options.settings()
+    settings.interruptible_shutdown = True
+    return MnemicService(settings, reactor)

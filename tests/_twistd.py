@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from typing import Callable, Optional
@@ -37,6 +38,7 @@ class TwistdProcess:
             env=environment, cwd=_ROOT,
         )
         self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read_rest, daemon=True)
         self.udp_port = 0
         self.http_port = 0
         deadline = time.monotonic() + timeout
@@ -48,6 +50,7 @@ class TwistdProcess:
                 self.udp_port = int(match.group(1))
             if (match := _HTTP_LINE.search(line)) is not None:
                 self.http_port = int(match.group(1))
+        self._reader.start()
 
     def _read_line(self, deadline: float) -> str:
         assert self.process.stdout is not None
@@ -78,18 +81,25 @@ class TwistdProcess:
                 return float(line.split()[1])
         raise AssertionError(f"{name} not in /metrics")
 
+    def _read_rest(self) -> None:
+        # Runs in a thread from start-up on, so that the log can be read while
+        # the process runs without blocking the test.
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
     def stop(self, signal_number: int, timeout: float = 60.0) -> int:
         """
         Send a signal and return the exit status once the process has ended.
         """
         self.process.send_signal(signal_number)
         try:
-            remaining, _ = self.process.communicate(timeout=timeout)
+            status = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise
-        self.output.append(remaining or "")
-        return self.process.returncode
+        self._reader.join(timeout=10)
+        return status
 
     def kill(self) -> None:
         """
@@ -97,7 +107,9 @@ class TwistdProcess:
         """
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+            self.process.wait()
+        if self._reader.ident is not None:
+            self._reader.join(timeout=10)
 
     @property
     def log(self) -> str:

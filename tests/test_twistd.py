@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
@@ -56,6 +57,40 @@ class SignalTests(SynchronousTestCase):
         SIGTERM writes every received row before the process exits.
         """
         self.check_signal_flushes(signal.SIGTERM)
+
+
+class SecondSignalTests(SynchronousTestCase):
+    """
+    A second SIGINT while the service waits for its database ends it without
+    the rows it could not write.
+    """
+
+    def test_second_sigint_abandons_queue(self) -> None:
+        """
+        With the database unreachable, the first SIGINT starts the wait for
+        it and the second one ends the process at once, logging the rows not
+        written.
+        """
+        # Nothing listens on port 1 of the loopback address.
+        service = TwistdProcess("--postgres", "postgresql://mnemic@127.0.0.1:1/x",
+                                "--shutdown-timeout", "60")
+        self.addCleanup(service.kill)
+        sender = Sender(service.udp_port)
+        self.addCleanup(sender.close)
+        run_id = new_run_id()
+        sender.send(*(sample(run_id, seq, [seq]) for seq in range(20)))
+        wait_until(lambda: service.metric("mnemic_queue_rows") == 20)
+
+        service.process.send_signal(signal.SIGINT)
+        wait_until(lambda: "send the signal again" in service.log,
+                   message="no hint about a second signal")
+        started = time.monotonic()
+        status = service.stop(signal.SIGINT, timeout=20)
+
+        self.assertLess(time.monotonic() - started, 20)
+        self.assertIn(status, (0, 1, -signal.SIGINT), service.log)
+        self.assertIn("Shutdown interrupted: 20 rows not written", service.log)
+        self.assertNotIn("ReactorNotRunning", service.log)
 
 
 class EmbeddedDatabaseTests(SynchronousTestCase):
