@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.web.server import Site
@@ -89,7 +90,14 @@ class MnemicService(Service):
         if self.dsn is None:
             assert settings.data_dir is not None
             self._embedded = EmbeddedPostgres(settings.data_dir)
-            self.dsn = self._embedded.start()
+            try:
+                self.dsn = self._embedded.start()
+            except Exception as error:
+                self.log.error(
+                    "Cannot start the embedded PostgreSQL in {data_dir}: {error}."
+                    " Choose a writable --data-dir, or use --postgres.",
+                    data_dir=settings.data_dir, error=error)
+                raise
         assert self.dsn is not None
 
         self.writer = Writer(self._connect_writer, self.metrics, self._reactor,
@@ -99,10 +107,19 @@ class MnemicService(Service):
         self.writer.start()
         if settings.udp:
             protocol = self._ingest_protocol(self.writer)
-            self.udp_port = listen_udp(
-                self._reactor, settings.udp_port, protocol, settings.interface,
-                settings.udp_receive_buffer, reuse_port=settings.reuse_port,
-            )
+            try:
+                self.udp_port = listen_udp(
+                    self._reactor, settings.udp_port, protocol, settings.interface,
+                    settings.udp_receive_buffer, reuse_port=settings.reuse_port,
+                )
+            except OSError as error:
+                self.log.error(
+                    "Cannot listen for samples on UDP {interface}:{port}: {error}."
+                    " Stop the program using the port, choose another --udp-port,"
+                    " or start every mnemic that shares it with --reuse-port.",
+                    interface=settings.interface, port=settings.udp_port,
+                    error=error.strerror or error)
+                raise
             watch_udp_socket(self.metrics, self.udp_port)
             self.log.info("Listening for samples on UDP {address}",
                           address=_address(self.udp_port))
@@ -118,9 +135,18 @@ class MnemicService(Service):
             web = WebApp(Store(self._pool), self.metrics, udp_port=udp_port)
             site = Site(web.resource())
             site.noisy = False
-            self.http_port = self._reactor.listenTCP(
-                settings.http_port, site, interface=settings.interface
-            )
+            try:
+                self.http_port = self._reactor.listenTCP(
+                    settings.http_port, site, interface=settings.interface
+                )
+            except CannotListenError as error:
+                self.log.error(
+                    "Cannot serve the web UI on TCP {interface}:{port}: {error}."
+                    " Stop the program using the port or choose another"
+                    " --http-port.",
+                    interface=settings.interface, port=settings.http_port,
+                    error=error.socketError)
+                raise
             self.log.info("Web UI on http://{address}/",
                           address=_address(self.http_port))
 

@@ -75,7 +75,10 @@ class ReusePortTests(SynchronousTestCase):
         self.addCleanup(first.kill)
         with self.assertRaises(AssertionError) as caught:
             TwistdProcess("--postgres", test_dsn(), "--udp-port", port)
-        self.assertIn("Address already in use", str(caught.exception))
+        message = str(caught.exception)
+        self.assertIn(f"Cannot listen for samples on UDP 127.0.0.1:{port}", message)
+        self.assertIn("Address already in use", message)
+        self.assertIn("--reuse-port", message)
 
 
 class RoleTests(SynchronousTestCase):
@@ -104,3 +107,26 @@ class RoleTests(SynchronousTestCase):
         wait_until(served, message="the web node never showed the run")
         self.assertNotIn("Web UI on", ingest.log)
         self.assertNotIn("Listening for samples", web.log)
+
+
+class ListenErrorTests(SynchronousTestCase):
+    """
+    A port that is taken stops the service with one clear line.
+    """
+
+    def test_http_port_taken(self) -> None:
+        """
+        When the web port is taken, the log names the port and the option.
+        """
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        self.addCleanup(taken.close)
+        port = taken.getsockname()[1]
+
+        with self.assertRaises(AssertionError) as caught:
+            TwistdProcess("--postgres", test_dsn(), "--http-port", str(port))
+
+        message = str(caught.exception)
+        self.assertIn(f"Cannot serve the web UI on TCP 127.0.0.1:{port}", message)
+        self.assertIn("--http-port", message)
