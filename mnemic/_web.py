@@ -27,6 +27,7 @@ from twisted.web.resource import Resource
 from twisted.web.static import File
 from werkzeug.exceptions import HTTPException
 
+from ._accept import prefers_html
 from ._metrics import Metrics
 from ._store import Run, Store
 
@@ -150,9 +151,12 @@ class WebApp:
 
     @app.handle_errors(HTTPException)
     def _routing_error(self, request: IRequest, failure: Any) -> str:
-        # No route for the path, or not for its method.
+        # No route for the path, or not for its method. A browser opening
+        # an unknown address gets the page, whose script says not found.
         error = failure.value
         request.setResponseCode(error.code)
+        if error.code == 404 and prefers_html(request):
+            return self._page(request)
         request.setHeader("Content-Type", "application/json")
         if error.code == 405:
             request.setHeader("Allow", ", ".join(error.valid_methods or []))
@@ -163,7 +167,8 @@ class WebApp:
         # The server is down or restarting, or the writer has not created
         # the schema yet on a new database: a condition that passes.
         self.log.warn("Request for {path} failed: database unavailable: {error}",
-                      path=request.path, error=failure.getErrorMessage().strip())
+                      path=request.path,
+                      error=" ".join(failure.getErrorMessage().split()))
         request.setResponseCode(503)
         request.setHeader("Content-Type", "application/json")
         request.setHeader("Retry-After", "5")

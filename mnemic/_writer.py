@@ -329,7 +329,7 @@ class Writer:
 
     def _lost_connection(self, error: Exception) -> None:
         self.log.error("Write to PostgreSQL failed: {error}; {rows} rows kept",
-                       error=str(error).strip(), rows=len(self._samples))
+                       error=_one_line(str(error)), rows=len(self._samples))
         if self._connection is not None:
             try:
                 self._connection.close()
@@ -376,7 +376,7 @@ class Writer:
         self.log.warn(
             "Cannot connect to PostgreSQL ({error}); retrying in {delay} s,"
             " {rows} rows queued",
-            error=failure.getErrorMessage().strip(), delay=self._backoff,
+            error=_one_line(failure.getErrorMessage()), delay=self._backoff,
             rows=len(self._samples),
         )
         self._retry = self._clock.callLater(self._backoff, self._ensure_connection)
@@ -386,3 +386,8 @@ def _sleep(clock: IReactorTime, seconds: float) -> Deferred[None]:
     d: Deferred[None] = Deferred()
     clock.callLater(seconds, d.callback, None)
     return d
+
+
+def _one_line(message: str) -> str:
+    # libpq's messages span several lines, which would split one log event.
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
