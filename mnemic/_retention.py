@@ -78,5 +78,5 @@ class Retention:
                         days=self._days)
             return
         if count:
-            log.info("Deleted {count} runs older than {days} days",
+            log.info("Retention: deleted runs older than {days} days: {count}",
                      count=count, days=self._days)
