@@ -77,10 +77,45 @@ function valueAtOrBefore(values, index) {
 function valueAxis() {
   return {
     size: Y_AXIS_SIZE,
+    // uPlot's default of 30 pixels between ticks leaves a short chart with
+    // one or two labels, or none when they fall outside the range.
+    space: 15,
     grid: GRID,
     ticks: TICKS,
     values: (plot, splits) => splits.map(formatValue),
   };
+}
+
+// Round ``value`` to 12 significant digits, dropping the float noise of
+// multiplying a step such as 0.05.
+function tidy(value) {
+  return Number(value.toPrecision(12));
+}
+
+// Return the y range of a chart whose values lie between ``min`` and
+// ``max``: 10% wider on each side, with ends on a round number so that
+// they get labels, and not below 0 for values that are not. uPlot would
+// show a constant 0 on a scale of 0 to 100, so a constant gets a range
+// around it: 0 to 1 for 0, otherwise 10% either side.
+export function valueRange(plot, min, max) {
+  if (min === null || max === null) {
+    return [0, 1];
+  }
+  const delta = max - min;
+  if (delta < 1e-9 * Math.max(1, Math.abs(max))) {
+    if (min === 0) {
+      return [0, 1];
+    }
+    const margin = Math.abs(min) * 0.1;
+    return [min - margin, max + margin];
+  }
+  const step = 10 ** Math.floor(Math.log10(delta)) / 2;
+  let low = tidy(Math.floor((min - delta * 0.1) / step) * step);
+  const high = tidy(Math.ceil((max + delta * 0.1) / step) * step);
+  if (min >= 0 && low < 0) {
+    low = 0;
+  }
+  return [low, high];
 }
 
 // Return uPlot options for a column over time.
@@ -89,7 +124,7 @@ export function timeOptions(column, index, size, cursor, hooks) {
   return {
     ...size,
     cursor,
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: { range: valueRange } },
     series: [
       {
         label: "Time",
@@ -119,7 +154,7 @@ export function offsetOptions(runs, size, cursor, hooks) {
   return {
     ...size,
     cursor,
-    scales: { x: { time: false } },
+    scales: { x: { time: false }, y: { range: valueRange } },
     series: [
       {
         label: "Since start",

@@ -145,12 +145,16 @@ export function isLive(run) {
   return lastSeen !== null && Date.now() - lastSeen < LIVE_WINDOW_MS;
 }
 
+// Count ``count`` of a thing, e.g. "1 column" or "3 columns".
+export function formatPlural(count, singular, plural) {
+  return `${formatCount(count)} ${count === 1 ? singular : plural}`;
+}
+
 // Describe a run's length and sample count, e.g. "4m 11s · 251 samples".
 export function runDetails(run) {
   const duration = runDuration(run);
   if (run.samples === 0 || duration === null) {
     return "no samples";
   }
-  const noun = run.samples === 1 ? "sample" : "samples";
-  return `${formatDuration(duration)} · ${formatCount(run.samples)} ${noun}`;
+  return `${formatDuration(duration)} · ${formatPlural(run.samples, "sample", "samples")}`;
 }

@@ -16,9 +16,21 @@ function fact(label, value, className) {
   ]);
 }
 
+// Render an error about the run, such as a failed delete, with a button
+// that calls ``onDismiss``.
+function renderError(text, onDismiss) {
+  const dismiss = el("button", { type: "button", class: "link-button run-error-dismiss" },
+                     ["Dismiss"]);
+  dismiss.addEventListener("click", onDismiss);
+  return el("p", { class: "error run-error", role: "alert" }, [
+    el("span", {}, [text]), " ", dismiss,
+  ]);
+}
+
 // Render the header of the run ``info``, as returned by /api/runs/{id}.
-// ``onDelete`` is called when the delete button is pressed.
-export function renderHeader(info, onDelete) {
+// ``onDelete`` is called when the delete button is pressed. ``error`` is
+// a message to show under the facts until ``onDismiss`` is called, or null.
+export function renderHeader(info, onDelete, error, onDismiss) {
   const started = parseTime(info.started);
   const duration = runDuration(info);
   const title = el("h1", { class: "run-name" }, [
@@ -57,5 +69,6 @@ export function renderHeader(info, onDelete) {
     ]),
     facts,
     el("p", { class: "run-id muted" }, [`Run ${info.id}`]),
+    error ? renderError(error, onDismiss) : null,
   ]);
 }

@@ -4,7 +4,9 @@
  */
 
 import { el, mainPane, runPath } from "./dom.js";
-import { formatShortTime, isLive, parseTime, runDetails } from "./format.js";
+import {
+  formatPlural, formatShortTime, isLive, parseTime, runDetails,
+} from "./format.js";
 
 function renderEmptyState(udpPort) {
   // An IPv6 host name comes with brackets, which dolon does not expect.
@@ -60,7 +62,7 @@ function renderLiveRuns(tracers) {
         el("span", { class: "live-badge" }, ["live"]),
         el("span", { class: "muted" }, [
           `started ${started === null ? "at an unknown time" : formatShortTime(started)}` +
-          ` · ${runDetails(run)} · ${run.columns.length} columns`,
+          ` · ${runDetails(run)} · ${formatPlural(run.columns.length, "column", "columns")}`,
         ]),
       ]),
     ]);

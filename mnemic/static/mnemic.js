@@ -9,7 +9,7 @@
 
 import { CompareView } from "./compare.js";
 import {
-  apiRunPath, comparePath, fetchJson, mainPane, renderMessage, runPath, setStatus,
+  apiRunPath, comparePath, el, fetchJson, mainPane, renderMessage, runPath, setStatus,
 } from "./dom.js";
 import { formatClock } from "./format.js";
 import { renderHome } from "./home.js";
@@ -19,6 +19,9 @@ import { clearSelection, renderTree, tree } from "./tree.js";
 const TREE_INTERVAL_MS = 3000;
 const RUN_INTERVAL_MS = 1000;
 const COMPARE_INTERVAL_MS = 3000;
+// mnemic responds with 503 while PostgreSQL is down or restarting.
+const UNAVAILABLE = 503;
+const DATABASE_DOWN = "mnemic is running but its database is unavailable; retrying…";
 
 const page = {
   // The view on screen, a RunView or a CompareView, or null.
@@ -27,7 +30,24 @@ const page = {
   // earlier view is dropped.
   generation: 0,
   udpPort: 12013,
+  // True while mnemic reports its database as unavailable.
+  databaseDown: false,
 };
+
+// Show, in one wording everywhere, that the database is unavailable.
+// A run or comparison already on screen stays; an empty pane gets the
+// message, and the view is loaded again when the database is back.
+function showDatabaseDown() {
+  page.databaseDown = true;
+  setStatus(DATABASE_DOWN, true);
+  if (tree.tracers === null) {
+    document.getElementById("tree").replaceChildren(
+      el("p", { class: "muted" }, ["The runs appear when the database is back."]));
+  }
+  if (page.view === null) {
+    renderMessage("error", DATABASE_DOWN);
+  }
+}
 
 function renderPlaceholder() {
   renderHome(tree.tracers, page.udpPort);
@@ -59,7 +79,9 @@ async function showRun(runId) {
     if (generation !== page.generation) {
       return;
     }
-    if (error.status === 404) {
+    if (error.status === UNAVAILABLE) {
+      showDatabaseDown();
+    } else if (error.status === 404) {
       renderMessage("error",
                     `Run ${runId} not found. Check the link, or select a run on the left.`);
     } else {
@@ -119,13 +141,22 @@ async function showLocation() {
       if (runId === null) {
         tree.current = new Set();
         renderTree();
-        renderPlaceholder();
+        if (pathname === "/") {
+          renderPlaceholder();
+        } else {
+          renderMessage("error",
+                        `There is no page at ${pathname}. Select a run on the left.`);
+        }
         return;
       }
       await showRun(runId);
     }
   } catch (error) {
-    setStatus(`Cannot load the view: ${error.message}`, true);
+    if (error.status === UNAVAILABLE) {
+      showDatabaseDown();
+    } else {
+      setStatus(`Cannot load the view: ${error.message}`, true);
+    }
   }
 }
 
@@ -188,7 +219,18 @@ function start() {
       await refreshTree();
       setStatus(`Updated ${formatClock(new Date())}`, false);
     } catch (error) {
-      setStatus(`Cannot reach mnemic: ${error.message}. Retrying.`, true);
+      if (error.status === UNAVAILABLE) {
+        showDatabaseDown();
+      } else {
+        setStatus(`Cannot reach mnemic: ${error.message}. Retrying.`, true);
+      }
+      return;
+    }
+    if (page.databaseDown) {
+      page.databaseDown = false;
+      if (page.view === null) {
+        await showLocation();
+      }
     }
   });
   showLocation().then(() => {
@@ -205,6 +247,8 @@ function start() {
           if (error.status === 404 && view instanceof RunView && view === page.view) {
             destroyView();
             renderMessage("error", "This run no longer exists: it was deleted.");
+          } else if (error.status === UNAVAILABLE) {
+            showDatabaseDown();
           } else {
             setStatus(`Cannot update the view: ${error.message}`, true);
           }

@@ -16,6 +16,7 @@ import {
   showLatest, timeOptions,
 } from "./charts.js";
 import { formatCount, formatTime, parseTime } from "./format.js";
+import { withGaps } from "./gaps.js";
 import { renderHeader } from "./header.js";
 import { renderHeatmap } from "./heatmap.js";
 
@@ -49,6 +50,8 @@ export class RunView {
     this.heatmapFetched = 0;
     this.zoomTimer = null;
     this.destroyed = false;
+    // An error shown in the header until dismissed, such as a failed delete.
+    this.error = null;
     this.build();
   }
 
@@ -62,7 +65,7 @@ export class RunView {
       "Drag across a chart to zoom, double-click to zoom out.",
     ]);
     this.heatmap = el("div", { class: "heatmap-pane" });
-    this.header = renderHeader(this.info, () => this.confirmDelete());
+    this.header = this.newHeader();
     const toolbar = el("div", { class: "toolbar" }, [
       this.renderTabs(),
       this.charts.length > FILTER_COLUMNS ? this.renderFilter() : null,
@@ -141,8 +144,9 @@ export class RunView {
     return timeOptions(chart.column, chart.index, size, cursor, hooks);
   }
 
-  // Draw ``data`` ({t, values}) in every chart.
-  draw(data) {
+  // Draw ``data`` ({t, values}) in every chart, with its gaps left open.
+  draw(fetched) {
+    const data = withGaps(fetched);
     const empty = data.t.length === 0 && this.range === null;
     this.notice.hidden = !empty;
     this.grid.hidden = empty;
@@ -241,7 +245,7 @@ export class RunView {
     const focused = this.header.contains(document.activeElement)
       ? document.activeElement.className
       : null;
-    const header = renderHeader(this.info, () => this.confirmDelete());
+    const header = this.newHeader();
     this.header.replaceWith(header);
     this.header = header;
     if (focused !== null) {
@@ -250,6 +254,13 @@ export class RunView {
         again.focus();
       }
     }
+  }
+
+  newHeader() {
+    return renderHeader(this.info, () => this.confirmDelete(), this.error, () => {
+      this.error = null;
+      this.renderHeader();
+    });
   }
 
   async refreshHeatmap(force) {
@@ -353,10 +364,16 @@ export class RunView {
     if (!confirmed) {
       return;
     }
+    this.error = null;
     try {
       await postJson(`${apiRunPath(info.id)}/delete`);
     } catch (error) {
-      setStatus(`Cannot delete the run: ${error.message}`, true);
+      // The header keeps the message until it is dismissed, where the
+      // status line would lose it at the next poll.
+      this.error = `Cannot delete the run: ${error.message}`;
+      if (!this.destroyed) {
+        this.renderHeader();
+      }
       return;
     }
     setStatus(`Deleted the run of ${info.name}${when}`, false);
