@@ -157,6 +157,30 @@ class ChartTests(BrowserTestCase):
         self.assertGreater(self.stroke_pixels("count", 32 / 39), 0)
         self.assertEqual(self.stroke_pixels("count", 19.5 / 39), 0)
 
+    def test_reduced_range_gaps(self) -> None:
+        """
+        In a reduced range, whose buckets give a point at their first and
+        their last sample, only missing buckets make a gap.
+        """
+        name = _postgres.new_name("reduced-gaps")
+        self.send_run(name, ["a"], [[1.0]])
+        self.page.goto(self.service.base_url + "/")
+        result = self.page.evaluate(
+            """async () => {
+                const { withGaps } = await import("/static/gaps.js");
+                // Buckets 10 seconds wide, with samples every second.
+                const starts = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90];
+                const whole = starts.flatMap((start) => [start, start + 9]);
+                const missing = whole.filter((t) => t < 30 || t >= 60);
+                const count = (t) => withGaps({ t, values: [t.map(() => 1)] })
+                    .values[0].filter((value) => value === null).length;
+                return { whole: count(whole), missing: count(missing) };
+            }"""
+        )
+
+        self.assertEqual(result["whole"], 0)
+        self.assertEqual(result["missing"], 1)
+
     def test_value_axis_ranges(self) -> None:
         """
         Short charts get at least three y axis labels for values between 0.1
