@@ -195,6 +195,14 @@ export function drawChart(chart, options, data, resetScales) {
     if (legend !== null) {
       chart.header.append(legend);
     }
+    // The legends show the values under the shared cursor, so run.css
+    // shows them only while the cursor is on a chart.
+    chart.plot.over.addEventListener("mouseenter", () => {
+      document.body.classList.add("chart-hover");
+    });
+    chart.plot.over.addEventListener("mouseleave", () => {
+      document.body.classList.remove("chart-hover");
+    });
   } else {
     chart.plot.setData(data, resetScales);
   }
@@ -204,6 +212,7 @@ export function destroyChart(chart) {
   if (chart.plot !== null) {
     chart.plot.destroy();
     chart.plot = null;
+    document.body.classList.remove("chart-hover");
     const legend = chart.header.querySelector(".u-legend");
     if (legend !== null) {
       legend.remove();
