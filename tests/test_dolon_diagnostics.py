@@ -133,15 +133,17 @@ class CpuTests(unittest.TestCase):
 
     def test_process_cpu_percent_of_busy_process(self) -> None:
         """
-        process_cpu_percent is near 100 while this process keeps one core
-        busy.
+        process_cpu_percent is well above zero while this process keeps one
+        core busy.
         """
         trace_client.process_cpu_percent.dolon_prime()
         spin(0.3)
         value = trace_client.process_cpu_percent()
 
         assert value is not None
-        self.assertGreater(value, 50.0)
+        # Near 100 on an idle machine; other busy processes on the same cores
+        # (parallel test runs, for one) can take half of that or more.
+        self.assertGreater(value, 20.0)
         self.assertLess(value, 100.0 * (psutil.cpu_count() or 1) + 1)
 
     def test_calls_close_together_repeat_value(self) -> None:
