@@ -157,6 +157,27 @@ class ChartTests(BrowserTestCase):
         self.assertGreater(self.stroke_pixels("count", 32 / 39), 0)
         self.assertEqual(self.stroke_pixels("count", 19.5 / 39), 0)
 
+    def test_compare_gap_not_drawn(self) -> None:
+        """
+        In the compare view too, the lost seconds of a run leave a gap in
+        its line.
+        """
+        from playwright.sync_api import expect
+
+        name = _postgres.new_name("compare-gap")
+        rows = [[float(seq)] for seq in range(40)]
+        gapped = self.send_run(name, ["count"], rows, skip=list(range(14, 26)))
+        # Other values, so that its line does not cover the first run's.
+        whole = self.send_run(name, ["count"], [[100.0 + seq] for seq in range(40)])
+        # The first run in the URL is drawn in the first color, blue.
+        self.page.goto(f"{self.service.base_url}/compare?runs={gapped},{whole}")
+        expect(self.page.locator(".compare-run")).to_have_count(2)
+        expect(self.page.locator(".chart canvas")).to_have_count(1)
+
+        self.assertGreater(self.stroke_pixels("count", 5 / 39), 0)
+        self.assertGreater(self.stroke_pixels("count", 32 / 39), 0)
+        self.assertEqual(self.stroke_pixels("count", 19.5 / 39), 0)
+
     def test_reduced_range_gaps(self) -> None:
         """
         In a reduced range, whose buckets give a point at their first and

@@ -14,6 +14,7 @@ import {
   resizeCharts, showChartMessage,
 } from "./charts.js";
 import { formatShortTime, isLive, parseTime, runDetails } from "./format.js";
+import { withGaps } from "./gaps.js";
 
 const MAX_POINTS = 2000;
 const SYNC_KEY = "mnemic-compare";
@@ -149,9 +150,11 @@ export class CompareView {
         label: started === null ? `run ${index + 1}` : formatShortTime(started),
         color: COLORS[index % COLORS.length],
       });
+      // Null points where the run lost samples break its line there.
+      const gapped = withGaps(samples[index]);
       tables.push([
-        samples[index].t.map((t) => t - start),
-        samples[index].values[position],
+        gapped.t.map((t) => t - start),
+        gapped.values[position],
       ]);
     });
     const hasValue = tables.some((table) => table[1].some((value) => value !== null));
