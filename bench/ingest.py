@@ -2,7 +2,7 @@
 Measure how many samples per second mnemic stores, and what it loses.
 
 The script starts its own mnemic (``twistd -n mnemic``) on an embedded
-PostgreSQL in a temporary directory, then for each rate sends samples of a new
+PostgreSQL in a temporary directory. For each rate it sends samples of a new
 run over loopback UDP from a separate process for ``--duration`` seconds,
 waits for the writer to catch up, and counts the rows stored. It also floods
 two bare receivers, a ``socket.recvfrom`` loop that only counts and one that
@@ -37,6 +37,7 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tests._sending import free_udp_port  # noqa: E402
 from tests._twistd import TwistdProcess  # noqa: E402
 
 COLUMNS = ["mem_allocation", "active_tasks", "cpu_percent", "rss_mb", "lag_ms"]
@@ -103,11 +104,11 @@ def bare_receiver(port_out: Any, decode: bool, stop_after: float, count_out: Any
                   seconds_out: Any, ready: Any) -> None:
     """
     Count datagrams received (and decoded, if ``decode``) until ``stop_after``
-    seconds pass without one; report the count and the seconds from the
+    seconds pass without one. Report the count and the seconds from the
     first datagram to the last.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # SO_RCVBUFFORCE (33 on Linux), the same buffer mnemic asks for.
+    # SO_RCVBUFFORCE (33 on Linux), with the buffer size mnemic requests.
     sock.setsockopt(socket.SOL_SOCKET, 33, 32 * 1024 * 1024)
     sock.bind(("127.0.0.1", 0))
     port_out.value = sock.getsockname()[1]
@@ -212,17 +213,6 @@ def measure_mnemic(port: int, dsn: str, rate: Optional[float],
             "stored_per_second": stored / (finished - started)}
 
 
-def free_udp_port() -> int:
-    """
-    Return a UDP port that is free on 127.0.0.1 right now.
-    """
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
-
-
 def measure_processes(processes: int, dsn: str, arguments: Any) -> None:
     """
     Start ``processes`` mnemic processes sharing one port, send each rate and
@@ -236,11 +226,13 @@ def measure_processes(processes: int, dsn: str, arguments: Any) -> None:
     watches = [MemoryWatch(service.process.pid) for service in services]
     for watch in watches:
         watch.start()
+
     label = {"processes": processes}
     try:
         for rate in [float(r) for r in arguments.rates.split(",") if r]:
             result = measure_mnemic(port, dsn, rate, int(rate * arguments.duration))
             print(json.dumps({**label, **result}), flush=True)
+
         floods = []
         for _ in range(arguments.repeat if arguments.flood else 0):
             flood = measure_mnemic(port, dsn, None, arguments.flood)
@@ -254,6 +246,7 @@ def measure_processes(processes: int, dsn: str, arguments: Any) -> None:
             )
             floods.append(flood)
             print(json.dumps({**label, **flood}), flush=True)
+
         if floods:
             stored = statistics.median(f["stored_per_second"] for f in floods)
             decoded = statistics.median(f["json_per_second"] for f in floods)

@@ -379,7 +379,7 @@ class _RejectUndecodableURLs(Resource):
     Rejects a path or host that is not UTF-8 with a 400 and a JSON error, and
     passes every other request to the Klein app.
 
-    Klein answers such a request with 400 too, but logs it as an unhandled
+    Klein responds to such a request with 400 too, but logs it as an unhandled
     failure with a traceback first.
     """
 

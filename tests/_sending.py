@@ -63,3 +63,14 @@ class Sender:
         Close the socket.
         """
         self._socket.close()
+
+
+def free_udp_port() -> int:
+    """
+    Return a UDP port that is free on 127.0.0.1 right now.
+    """
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port

@@ -12,19 +12,8 @@ import socket
 from twisted.trial.unittest import SynchronousTestCase
 
 from ._postgres import new_name, query, test_dsn
-from ._sending import Sender, announcement, new_run_id, sample
+from ._sending import Sender, announcement, free_udp_port, new_run_id, sample
 from ._twistd import TwistdProcess, wait_until
-
-
-def free_udp_port() -> int:
-    """
-    Return a UDP port that is free on 127.0.0.1 right now.
-    """
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
 
 
 class ReusePortTests(SynchronousTestCase):
