@@ -134,8 +134,8 @@ class EmbeddedDatabaseTests(SynchronousTestCase):
         self.addCleanup(service.kill)
         with open(os.path.join(data_dir, "postmaster.pid"), encoding="utf-8") as file:
             postmaster = int(file.readline())
-        self.assertTrue(psutil.pid_exists(postmaster))
+        self.assertTrue(psutil.pid_exists(postmaster), service.log)
         self.assertIn(service.stop(signal.SIGTERM), (0, -signal.SIGTERM), service.log)
 
-        wait_until(lambda: not psutil.pid_exists(postmaster), timeout=30,
-                   message="the embedded PostgreSQL is still running")
+        wait_until(lambda: not psutil.pid_exists(postmaster), timeout=60,
+                   message="the embedded PostgreSQL is still running:\n" + service.log)
