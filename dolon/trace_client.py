@@ -113,18 +113,8 @@ async def start_tracer(
         when that is unset too.
     :raise ConfigurationError: at once, for an invalid argument.
     """
-    verbose, callables = _split_verbose(diagnostics, verbose)
-    tracer = Tracer(
-        name,
-        frequency,
-        host,
-        port,
-        *callables,
-        verbose=verbose,
-        time_limit=time_limit,
-        profile=profile,
-        secret=secret,
-    )
+    tracer = _build_tracer(name, frequency, host, port, diagnostics, verbose,
+                           time_limit, profile, secret)
     await tracer.run()
 
 
@@ -148,8 +138,27 @@ def start_thread_tracer(
 
     :raise ConfigurationError: at once, for an invalid argument.
     """
+    tracer = _build_tracer(name, frequency, host, port, diagnostics, verbose,
+                           time_limit, profile, secret)
+    handle = ThreadTracer(tracer)
+    handle.start()
+    return handle
+
+
+def _build_tracer(
+    name: str,
+    frequency: float,
+    host: str,
+    port: int,
+    diagnostics: tuple[Diagnostic | bool, ...],
+    verbose: bool,
+    time_limit: float | None,
+    profile: bool,
+    secret: str | bytes | None,
+) -> Tracer:
+    # The shared body of start_tracer and start_thread_tracer.
     verbose, callables = _split_verbose(diagnostics, verbose)
-    tracer = Tracer(
+    return Tracer(
         name,
         frequency,
         host,
@@ -160,6 +169,3 @@ def start_thread_tracer(
         profile=profile,
         secret=secret,
     )
-    handle = ThreadTracer(tracer)
-    handle.start()
-    return handle
