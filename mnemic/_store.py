@@ -199,10 +199,10 @@ class Store:
     def _summary_plan(self, query: _RangeQuery,
                       points: int) -> Optional[tuple[int, int]]:
         # Return the summary width and the number of its buckets per output
-        # bucket, or None when the range is better reduced from the samples:
-        # when it contains few samples by the run's average rate, or when
-        # output buckets would be narrower than four of the finest summary
-        # buckets.
+        # bucket. Return None when the range is better reduced from the
+        # samples, which is when it contains few samples by the run's average
+        # rate, or when output buckets would be narrower than four of the
+        # finest summary buckets.
         run = query.run
         if points < 4 or run.first_sample is None or run.last_seen is None:
             return None

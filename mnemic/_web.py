@@ -152,7 +152,7 @@ class WebApp:
     @app.handle_errors(HTTPException)
     def _routing_error(self, request: IRequest, failure: Any) -> str:
         # No route for the path, or not for its method. A browser opening
-        # an unknown address gets the page, whose script says not found.
+        # an unknown address gets the page, which shows a not-found message.
         error = failure.value
         request.setResponseCode(error.code)
         if error.code == 404 and prefers_html(request):

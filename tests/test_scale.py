@@ -107,11 +107,11 @@ class ListenErrorTests(SynchronousTestCase):
         """
         When the web port is taken, the log names the port and the option.
         """
-        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
 
         with self.assertRaises(AssertionError) as caught:
             TwistdProcess("--postgres", test_dsn(), "--http-port", str(port))

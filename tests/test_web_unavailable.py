@@ -26,7 +26,7 @@ from ._postgres import query, test_dsn
 class DatabaseUnavailableTests(TestCase):
     """
     API requests give 503 with a JSON error, not 500, while the database
-    cannot answer them.
+    cannot run their queries.
     """
 
     timeout = 60
